@@ -1,0 +1,245 @@
+/* Recovery: lost nodes, damaged files and MANIFESTs. Rank 0 damages the
+ * emulated nodes' directories between a save and a restore, exactly as a
+ * lost or failing node would leave them. */
+#include "testlib.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int rpn = 2;
+#define N (3 * 1000 * 1000 + 17) /* bytes per rank: several stream chunks */
+
+static int nodes(void) { return (tl_size + rpn - 1) / rpn; }
+static int node_of(int r) { return r / rpn; }
+static int partner_node(int r) { return (node_of(r) + 1) % nodes(); }
+
+typedef struct {
+    ckpt_t *ck;
+    unsigned char *a, *b; /* two regions */
+    const char *dir;
+    char dirbuf[700];
+} fixture_t;
+
+static void setup(fixture_t *f, const char *name)
+{
+    char text[64];
+    snprintf(text, sizeof text, "ranks_per_node = %d\nkeep_local = 4", rpn);
+    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &f->ck),
+                          CKPT_OK);
+    snprintf(f->dirbuf, sizeof f->dirbuf, "%s", tl_dir(name));
+    /* tl_dir wiped the directory with the config: write it again for later */
+    f->dir = f->dirbuf;
+    f->a = malloc(N);
+    f->b = malloc(1001);
+    ckpt_protect(f->ck, "state.a", f->a, N, CKPT_BYTE);
+    ckpt_protect(f->ck, "state.b", f->b, 1001 / 8, CKPT_DOUBLE);
+}
+
+static void save(fixture_t *f, int64_t step)
+{
+    tl_fill(f->a, N, step, tl_rank, 0);
+    tl_fill(f->b, 1001 / 8 * 8, step, tl_rank, 1);
+    CU_ASSERT_EQUAL(ckpt_save(f->ck, step), CKPT_OK);
+}
+
+static void poison(fixture_t *f)
+{
+    memset(f->a, 0xee, N);
+    memset(f->b, 0xee, 1001);
+}
+
+static int poisoned(const fixture_t *f)
+{
+    for (size_t i = 0; i < N; i++)
+        if (f->a[i] != 0xee)
+            return 0;
+    return 1;
+}
+
+static int intact(const fixture_t *f, int64_t step)
+{
+    return tl_check(f->a, N, step, tl_rank, 0) &&
+           tl_check(f->b, 1001 / 8 * 8, step, tl_rank, 1);
+}
+
+static void teardown(fixture_t *f)
+{
+    free(f->a);
+    free(f->b);
+    CU_ASSERT_EQUAL(ckpt_finalize(&f->ck), CKPT_OK);
+}
+
+/* Runs `cmd` (formatted with the test directory) on rank 0 only. */
+static void on_rank0(const fixture_t *f, const char *fmt, int node)
+{
+    char cmd[2048], path[1024];
+    if (tl_rank == 0) {
+        snprintf(path, sizeof path, "%s/cache/%s", f->dir, strrchr(f->dir, '/') + 1);
+        snprintf(cmd, sizeof cmd, fmt, path, node);
+        CU_ASSERT_EQUAL(tl_run(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static void own_file(const fixture_t *f, int rank, int64_t step, char *buf)
+{
+    tl_rank_file(buf, 1024, f->dir, node_of(rank), step, rank);
+}
+
+static void copy_file(const fixture_t *f, int rank, int64_t step, char *buf)
+{
+    tl_rank_file(buf, 1024, f->dir, partner_node(rank), step, rank);
+}
+
+static void test_node_loss(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int level = -1;
+    char path[1024];
+    struct stat st;
+    setup(&f, "nodeloss");
+    save(&f, 1);
+    save(&f, 2);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 2);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 2, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_PARTNER);
+    /* the lost node holds its own files and its partner copies again */
+    own_file(&f, tl_rank, 2, path);
+    CU_ASSERT_EQUAL(stat(path, &st), 0);
+    copy_file(&f, tl_rank, 2, path);
+    CU_ASSERT_EQUAL(stat(path, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    teardown(&f);
+}
+
+static void test_adjacent_double_loss(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int rc;
+    setup(&f, "doubleloss");
+    save(&f, 1);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    on_rank0(&f, "rm -rf %s/node-%d", 2 % nodes());
+    poison(&f);
+    rc = ckpt_restore(f.ck, CKPT_LATEST, &got);
+    CU_ASSERT_EQUAL(rc, CKPT_ENOENT);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_TRUE(tl_all(poisoned(&f)));
+    CU_ASSERT_EQUAL(ckpt_latest(f.ck, &got), CKPT_ENOENT);
+    teardown(&f);
+}
+
+/* Damage rank 1's own file in `how`; the partner copy must be used. */
+static void damaged_own(const char *name, int flip_off, int trunc)
+{
+    fixture_t f;
+    int64_t got = -1;
+    char path[1024];
+    int level = -1;
+    setup(&f, name);
+    save(&f, 3);
+    own_file(&f, 1, 3, path);
+    if (tl_rank == 0) {
+        if (trunc)
+            tl_truncate(path, trunc);
+        else
+            tl_flip_byte(path, flip_off);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 3);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 3)));
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 3, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_PARTNER);
+    /* the damaged copy was replaced: a second restore needs no partner */
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, 3, &got), CKPT_OK);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 3)));
+    teardown(&f);
+}
+
+static void test_flipped_data_byte(void) { damaged_own("flipdata", -500, 0); }
+static void test_flipped_header_byte(void) { damaged_own("fliphead", 200, 0); }
+static void test_truncated_file(void) { damaged_own("truncated", 0, 4096); }
+
+static void test_damaged_manifest(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int level = -1;
+    setup(&f, "badmanifest");
+    save(&f, 4);
+    on_rank0(&f, "printf 'X' | dd of=%s/node-%d/step-4/MANIFEST bs=1 seek=30 conv=notrunc status=none", 0);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 4);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 4)));
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 4, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_PARTNER);
+    teardown(&f);
+}
+
+/* Both copies of rank 1's newest step are bad: the older step is used; with
+ * no older step, ENOENT and untouched buffers. */
+static void test_both_copies_bad(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    char own[1024], copy[1024];
+    int rc;
+    setup(&f, "bothbad");
+    save(&f, 5);
+    save(&f, 6);
+    own_file(&f, 1, 6, own);
+    copy_file(&f, 1, 6, copy);
+    if (tl_rank == 0) {
+        tl_flip_byte(own, -100);
+        tl_flip_byte(copy, -100);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 5);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 5)));
+    /* now break step 5 the same way: nothing is left */
+    own_file(&f, 1, 5, own);
+    copy_file(&f, 1, 5, copy);
+    if (tl_rank == 0) {
+        tl_flip_byte(own, -100);
+        tl_flip_byte(copy, -100);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    poison(&f);
+    rc = ckpt_restore(f.ck, CKPT_LATEST, &got);
+    CU_ASSERT_EQUAL(rc, CKPT_ENOENT);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_TRUE(tl_all(poisoned(&f)));
+    teardown(&f);
+}
+
+int main(int argc, char **argv)
+{
+    static const tl_test_t tests[] = {
+        {"node loss: restore from partners, refilled", test_node_loss},
+        {"adjacent double loss: ENOENT everywhere", test_adjacent_double_loss},
+        {"flipped data byte: partner copy used", test_flipped_data_byte},
+        {"flipped header byte: partner copy used", test_flipped_header_byte},
+        {"truncated file: partner copy used", test_truncated_file},
+        {"damaged MANIFEST: partner copies used", test_damaged_manifest},
+        {"both copies bad: older step, then ENOENT", test_both_copies_bad},
+        {NULL, NULL}};
+    if (argc > 1)
+        rpn = atoi(argv[1]);
+    return tl_main(argc, argv, "recovery", tests);
+}

@@ -1,0 +1,43 @@
+/* Helpers for the MPI tests: a CUnit runner whose outcome is agreed over
+ * all ranks, a private cache directory per test, deterministic data. */
+#ifndef TESTLIB_H
+#define TESTLIB_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ckpt.h"
+
+typedef struct {
+    const char *name;
+    CU_TestFunc fn;
+} tl_test_t;
+
+extern int tl_rank, tl_size;
+
+/* MPI_Init, runs the tests (all ranks, same order), MPI_Finalize; returns the
+ * exit status. Rank 0 prints CUnit's summary with failures of all ranks. */
+int tl_main(int argc, char **argv, const char *suite, const tl_test_t *tests);
+
+/* A fresh directory for this test (same path on every rank), and a config
+ * file in it holding `text` plus cache_dir and job lines. */
+const char *tl_dir(const char *name);
+const char *tl_config(const char *name, const char *text);
+
+/* Deterministic contents: byte i of region `region` of `rank` at `step`. */
+void tl_fill(void *buf, size_t bytes, int64_t step, int rank, int region);
+int tl_check(const void *buf, size_t bytes, int64_t step, int rank, int region);
+
+/* Every rank got the same code: returns 1 if so. */
+int tl_same(int code);
+/* Every rank passes v != 0. */
+int tl_all(int v);
+
+/* Paths in the layout of DESIGN.md. */
+void tl_rank_file(char *buf, size_t n, const char *dir, int node, int64_t step,
+                  int rank);
+void tl_flip_byte(const char *path, long off); /* off < 0: from the end */
+void tl_truncate(const char *path, long len);
+int tl_run(const char *cmd); /* system(), returns exit status */
+
+#endif

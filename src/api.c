@@ -1,0 +1,214 @@
+/* The public API: argument checks, then the module that does the work. */
+#include "handle.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int invalid(ckpt_t *ck, const char *fmt, const char *what)
+{
+    err_clear(&ck->err);
+    return err_set(&ck->err, CKPT_EINVAL, fmt, what);
+}
+
+/* Collective calls check arguments on every rank and agree, so that a bad
+ * argument on one rank is the same CKPT_EINVAL everywhere, never a hang. */
+static int agree_args(ckpt_t *ck, int ok, const char *msg)
+{
+    err_clear(&ck->err);
+    if (!ok)
+        err_set(&ck->err, CKPT_EINVAL, "rank %d: %s", ck->rank, msg);
+    return err_agree(ck->comm, &ck->err);
+}
+
+static void report_single(ckpt_t *ck)
+{
+    if (ck->cfg.redundancy == REDUNDANCY_PARTNER && ck->topo.partner < 0)
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG,
+                "only one node: no partner copies, checkpoints are at LOCAL "
+                "level");
+}
+
+static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
+{
+    ckpt_err_t *e = &ck->err;
+    ck->comm = MPI_COMM_NULL;
+    ck->topo.node_comm = MPI_COMM_NULL;
+    if (MPI_Comm_dup(comm, &ck->comm) != MPI_SUCCESS)
+        return err_set(e, CKPT_EMPI, "MPI_Comm_dup failed");
+    MPI_Comm_set_errhandler(ck->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(ck->comm, &ck->rank);
+    MPI_Comm_size(ck->comm, &ck->nranks);
+    ck->log.rank = ck->rank;
+    config_load(&ck->cfg, config_path, e);
+    ck->log.verbose = ck->cfg.verbose;
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    topo_build(&ck->topo, ck->comm, ck->cfg.ranks_per_node,
+               ck->cfg.partner_distance,
+               ck->cfg.redundancy == REDUNDANCY_PARTNER, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    cache_init(&ck->cache, ck->cfg.cache_dir, ck->cfg.job, ck->topo.node);
+    if (topo_is_leader(&ck->topo))
+        cache_clean(&ck->cache, &ck->log);
+    report_single(ck);
+    return err_agree(ck->comm, e);
+}
+
+static void free_handle(ckpt_t *ck)
+{
+    topo_free(&ck->topo);
+    region_set_free(&ck->regions);
+    if (ck->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&ck->comm);
+    free(ck);
+}
+
+int ckpt_init(MPI_Comm comm, const char *config_path, ckpt_t **out)
+{
+    int initialized = 0, rc;
+    ckpt_t *ck;
+    if (out == NULL)
+        return CKPT_EINVAL;
+    *out = NULL;
+    MPI_Initialized(&initialized);
+    if (!initialized || comm == MPI_COMM_NULL)
+        return CKPT_ESTATE;
+    ck = calloc(1, sizeof *ck);
+    if (ck == NULL)
+        return CKPT_ENOMEM;
+    rc = init_handle(ck, comm, config_path);
+    if (rc != CKPT_OK) {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "%s", ck->err.msg);
+        free_handle(ck);
+        return rc;
+    }
+    *out = ck;
+    return CKPT_OK;
+}
+
+int ckpt_finalize(ckpt_t **ck)
+{
+    if (ck == NULL || *ck == NULL)
+        return CKPT_EINVAL;
+    MPI_Barrier((*ck)->comm);
+    free_handle(*ck);
+    *ck = NULL;
+    return CKPT_OK;
+}
+
+int ckpt_protect(ckpt_t *ck, const char *name, void *buf, size_t count,
+                 ckpt_type_t type)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (name == NULL || !config_valid_name(name))
+        return invalid(ck, "bad region name '%s': use 1..255 characters of "
+                       "[A-Za-z0-9._-]", name ? name : "(null)");
+    if (type_size(type) == 0)
+        return invalid(ck, "region '%s': unknown type", name);
+    if (buf == NULL && count > 0)
+        return invalid(ck, "region '%s': NULL buffer with a non-zero count", name);
+    if (count > SIZE_MAX / type_size(type))
+        return invalid(ck, "region '%s': count overflows the address space", name);
+    err_clear(&ck->err);
+    if (region_put(&ck->regions, name, buf, count, type) != CKPT_OK)
+        return err_set(&ck->err, CKPT_ENOMEM, "out of memory protecting '%s'", name);
+    return CKPT_OK;
+}
+
+int ckpt_unprotect(ckpt_t *ck, const char *name)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (name == NULL || region_del(&ck->regions, name) != CKPT_OK)
+        return invalid(ck, "no protected region named '%s'", name ? name : "(null)");
+    err_clear(&ck->err);
+    return CKPT_OK;
+}
+
+int ckpt_save(ckpt_t *ck, int64_t step)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (agree_args(ck, step >= 0, "ckpt_save needs a step >= 0") != CKPT_OK)
+        return ck->err.code;
+    return save_step(ck, step);
+}
+
+int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (agree_args(ck, step >= 0 || step == CKPT_LATEST,
+                   "ckpt_restore needs a step >= 0 or CKPT_LATEST") != CKPT_OK)
+        return ck->err.code;
+    return restore_step(ck, step, restored);
+}
+
+int ckpt_latest(ckpt_t *ck, int64_t *step)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (agree_args(ck, step != NULL, "ckpt_latest needs a result pointer"))
+        return ck->err.code;
+    return query_latest(ck, step);
+}
+
+int ckpt_level(ckpt_t *ck, int64_t step, int *level)
+{
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (agree_args(ck, step >= 0 && level != NULL,
+                   "ckpt_level needs a step >= 0 and a result pointer"))
+        return ck->err.code;
+    return query_level(ck, step, level);
+}
+
+int ckpt_wait(ckpt_t *ck, int64_t step, int level)
+{
+    int have;
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    if (agree_args(ck, step >= 0 && level >= CKPT_LEVEL_LOCAL &&
+                           level <= CKPT_LEVEL_STORAGE,
+                   "ckpt_wait needs a step >= 0 and a level from "
+                   "CKPT_LEVEL_LOCAL to CKPT_LEVEL_STORAGE"))
+        return ck->err.code;
+    if (query_level(ck, step, &have) != CKPT_OK || have >= level)
+        return ck->err.code;
+    /* In cache mode nothing climbs in the background: waiting would never
+     * end. */
+    return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is at level %d "
+                   "and will not reach level %d (no background transfer is "
+                   "pending)", step, have, level);
+}
+
+const char *ckpt_strerror(int code)
+{
+    static const char *names[] = {
+        [CKPT_OK] = "success",
+        [CKPT_EINVAL] = "invalid argument",
+        [CKPT_ECONFIG] = "bad configuration",
+        [CKPT_ESTATE] = "operation not valid in this state",
+        [CKPT_ENOENT] = "no such recoverable checkpoint",
+        [CKPT_EMISMATCH] = "protected regions do not match the checkpoint",
+        [CKPT_ECORRUPT] = "checkpoint data is corrupt",
+        [CKPT_EIO] = "file system error",
+        [CKPT_ENOSPC] = "no space left in the cache",
+        [CKPT_ESTORAGE] = "object storage error",
+        [CKPT_EMPI] = "MPI error",
+        [CKPT_ENOMEM] = "out of memory",
+    };
+    if (code < 0 || code >= (int)(sizeof names / sizeof names[0]))
+        return "unknown error code";
+    return names[code];
+}
+
+const char *ckpt_errmsg(const ckpt_t *ck)
+{
+    if (ck == NULL)
+        return "no handle";
+    return ck->err.code == CKPT_OK ? "" : ck->err.msg;
+}

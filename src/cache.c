@@ -1,0 +1,186 @@
+#include "cache.h"
+#include "fileio.h"
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cache_init(cache_t *c, const char *cache_dir, const char *job, int node)
+{
+    snprintf(c->node_dir, sizeof c->node_dir, "%s/%s/node-%d", cache_dir, job,
+             node);
+}
+
+void cache_step_dir(const cache_t *c, int64_t step, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/step-%" PRId64, c->node_dir, step);
+}
+
+void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
+                     char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/step-%" PRId64 "/rank-%d.h5%s", c->node_dir, step,
+             rank, tmp ? CACHE_TMP_SUFFIX : "");
+}
+
+/* "step-<S>" with S a canonical non-negative decimal; -1 otherwise. */
+static int64_t parse_step_name(const char *name)
+{
+    char *end;
+    long long v;
+    if (strncmp(name, "step-", 5) != 0 || name[5] < '0' || name[5] > '9')
+        return -1;
+    if (name[5] == '0' && name[6] != '\0')
+        return -1;
+    errno = 0;
+    v = strtoll(name + 5, &end, 10);
+    return errno || *end != '\0' ? -1 : (int64_t)v;
+}
+
+static int has_manifest(const cache_t *c, int64_t step)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/step-%" PRId64 "/MANIFEST", c->node_dir,
+             step);
+    return access(path, F_OK) == 0;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e)
+{
+    DIR *dir = opendir(c->node_dir);
+    struct dirent *d;
+    int cap = 0;
+    *steps = NULL;
+    *n = 0;
+    if (dir == NULL)
+        return errno == ENOENT ? CKPT_OK
+                               : err_sys(e, errno, "list %s", c->node_dir);
+    while ((d = readdir(dir)) != NULL) {
+        int64_t s = parse_step_name(d->d_name);
+        if (s < 0 || !has_manifest(c, s))
+            continue;
+        if (*n == cap) {
+            int64_t *v = realloc(*steps, (size_t)(cap = cap ? 2 * cap : 16) *
+                                             sizeof *v);
+            if (v == NULL) {
+                closedir(dir);
+                return err_set(e, CKPT_ENOMEM, "out of memory listing steps");
+            }
+            *steps = v;
+        }
+        (*steps)[(*n)++] = s;
+    }
+    closedir(dir);
+    qsort(*steps, (size_t)*n, sizeof **steps, cmp_desc);
+    return CKPT_OK;
+}
+
+int64_t cache_newest_step(const cache_t *c, int64_t bound)
+{
+    ckpt_err_t e = {0};
+    int64_t *steps, best = -1;
+    int n;
+    if (cache_list_steps(c, &steps, &n, &e) != CKPT_OK)
+        return -1;
+    for (int i = 0; i < n && best < 0; i++)
+        if (steps[i] <= bound)
+            best = steps[i];
+    free(steps);
+    return best;
+}
+
+static int is_tmp(const char *name)
+{
+    size_t n = strlen(name), k = strlen(CACHE_TMP_SUFFIX);
+    return n > k && !strcmp(name + n - k, CACHE_TMP_SUFFIX);
+}
+
+/* Temporary files left in a complete step by a restore's refill. */
+static void clean_step_tmp(const char *dirpath)
+{
+    char path[PATH_MAX + NAME_MAX + 2];
+    struct dirent *d;
+    DIR *dir = opendir(dirpath);
+    if (dir == NULL)
+        return;
+    while ((d = readdir(dir)) != NULL)
+        if (is_tmp(d->d_name)) {
+            snprintf(path, sizeof path, "%s/%s", dirpath, d->d_name);
+            unlink(path);
+        }
+    closedir(dir);
+}
+
+void cache_clean(const cache_t *c, const ckpt_log_t *lg)
+{
+    char path[PATH_MAX];  /* node_dir is shorter by 512, a name at most 255 */
+    struct dirent *d;
+    DIR *dir = opendir(c->node_dir);
+    if (dir == NULL)
+        return;
+    while ((d = readdir(dir)) != NULL) {
+        int64_t s = parse_step_name(d->d_name);
+        if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", c->node_dir, d->d_name);
+        if (s >= 0 && has_manifest(c, s)) {
+            clean_step_tmp(path);
+        } else if (s >= 0 || strncmp(d->d_name, "discard-", 8) == 0) {
+            log_msg(lg, LOG_INFO, "removing incomplete %s", path);
+            fio_rmtree(path);
+        }
+    }
+    closedir(dir);
+}
+
+int cache_discard_step(const cache_t *c, int64_t step, ckpt_err_t *e)
+{
+    char dir[PATH_MAX], gone[PATH_MAX + 32];
+    cache_step_dir(c, step, dir, sizeof dir);
+    snprintf(gone, sizeof gone, "%s/discard-%" PRId64, c->node_dir, step);
+    fio_rmtree(gone);
+    /* The rename is atomic: the step is complete or gone, never half-deleted. */
+    if (rename(dir, gone) != 0) {
+        if (errno == ENOENT)
+            return CKPT_OK;
+        return err_sys(e, errno, "discard %s", dir);
+    }
+    if (fio_fsync_dir(c->node_dir, e) != CKPT_OK)
+        return e->code;
+    fio_rmtree(gone);
+    return CKPT_OK;
+}
+
+void cache_retain(const cache_t *c, int keep, int64_t current,
+                  const ckpt_log_t *lg)
+{
+    ckpt_err_t e = {0};
+    int64_t *steps;
+    int n, kept = 1; /* `current` is always kept */
+    if (cache_list_steps(c, &steps, &n, &e) != CKPT_OK)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (steps[i] == current)
+            continue;
+        if (kept < keep) {
+            kept++;
+            continue;
+        }
+        log_msg(lg, LOG_DEBUG, "retention removes step %" PRId64, steps[i]);
+        err_clear(&e);
+        if (cache_discard_step(c, steps[i], &e) != CKPT_OK)
+            log_msg(lg, LOG_WARN, "retention: %s", e.msg);
+    }
+    free(steps);
+}

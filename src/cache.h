@@ -1,0 +1,41 @@
+/* The node-local cache layout (a contract, see DESIGN.md):
+ *   <cache_dir>/<job>/node-<n>/step-<S>/rank-<r>.h5
+ *   <cache_dir>/<job>/node-<n>/step-<S>/MANIFEST
+ * Paths, step listing, clean-up of interrupted saves, retention. */
+#ifndef CKPT_CACHE_H
+#define CKPT_CACHE_H
+
+#include <limits.h>
+#include <stdint.h>
+#include "error.h"
+#include "log.h"
+
+#define CACHE_TMP_SUFFIX ".tmp"
+
+typedef struct cache {
+    char node_dir[PATH_MAX - 512]; /* <cache_dir>/<job>/node-<n> */
+} cache_t;
+
+void cache_init(cache_t *c, const char *cache_dir, const char *job, int node);
+void cache_step_dir(const cache_t *c, int64_t step, char *buf, size_t n);
+void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
+                     char *buf, size_t n);
+
+/* Steps of this node whose MANIFEST exists, newest first. *steps is malloc'd. */
+int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e);
+/* Newest complete step <= bound, or -1. */
+int64_t cache_newest_step(const cache_t *c, int64_t bound);
+
+/* Removes what an interrupted save left: step directories without MANIFEST,
+ * temporary files, discarded steps. Run by one rank per node. */
+void cache_clean(const cache_t *c, const ckpt_log_t *lg);
+
+/* Removes a step directory, first making it incomplete (MANIFEST goes first,
+ * so that a crash halfway leaves a step that is visibly incomplete). */
+int cache_discard_step(const cache_t *c, int64_t step, ckpt_err_t *e);
+
+/* Keeps the newest `keep` complete steps, and always `current`. */
+void cache_retain(const cache_t *c, int keep, int64_t current,
+                  const ckpt_log_t *lg);
+
+#endif

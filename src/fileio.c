@@ -1,0 +1,175 @@
+#include "fileio.h"
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* Large enough to amortise mmap/munmap, small enough for the RSS budget. */
+#define WINDOW (16u << 20)
+
+int fio_pwrite(int fd, const void *buf, size_t len, uint64_t off,
+               const char *path, ckpt_err_t *e)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return err_sys(e, n < 0 ? errno : ENOSPC, "write %s", path);
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return CKPT_OK;
+}
+
+int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
+              ckpt_err_t *e)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(e, errno, "read %s", path);
+        if (n == 0)
+            return err_set(e, CKPT_ECORRUPT, "%s is shorter than expected", path);
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return CKPT_OK;
+}
+
+int fio_fsync_dir(const char *dir, ckpt_err_t *e)
+{
+    int rc = CKPT_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(e, errno, "open directory %s", dir);
+    if (fsync(fd) != 0)
+        rc = err_sys(e, errno, "fsync directory %s", dir);
+    close(fd);
+    return rc;
+}
+
+int fio_mkdirs(const char *path, ckpt_err_t *e)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof buf)
+        return err_set(e, CKPT_EINVAL, "path too long: %s", path);
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+                return err_sys(e, errno, "create directory %s", buf);
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return CKPT_OK;
+}
+
+int fio_rmtree(const char *path)
+{
+    char sub[PATH_MAX + NAME_MAX + 2];
+    struct dirent *d;
+    int rc = 0;
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return errno == ENOENT ? 0 : (unlink(path) == 0 ? 0 : -1);
+    while ((d = readdir(dir)) != NULL) {
+        if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+            continue;
+        snprintf(sub, sizeof sub, "%s/%s", path, d->d_name);
+        if (d->d_type == DT_DIR ? fio_rmtree(sub) : unlink(sub))
+            rc = -1;
+    }
+    closedir(dir);
+    if (rmdir(path) != 0 && errno != ENOENT)
+        rc = -1;
+    return rc;
+}
+
+int fio_file_size(const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* Calls fn on each mapped window of [off, off+len). */
+typedef void (*window_fn)(const void *p, size_t n, void *arg);
+
+static int for_each_window(int fd, uint64_t off, uint64_t len, window_fn fn,
+                           void *arg, const char *path, ckpt_err_t *e)
+{
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    while (len > 0) {
+        uint64_t base = off & ~(page - 1), skip = off - base;
+        size_t n = (size_t)(len < WINDOW - skip ? len : WINDOW - skip);
+        char *m = mmap(NULL, skip + n, PROT_READ, MAP_SHARED, fd, (off_t)base);
+        if (m == MAP_FAILED)
+            return err_sys(e, errno, "map %s", path);
+        madvise(m, skip + n, MADV_SEQUENTIAL | MADV_WILLNEED);
+        fn(m + skip, n, arg);
+        munmap(m, skip + n);
+        off += n;
+        len -= n;
+    }
+    return CKPT_OK;
+}
+
+static void hash_window(const void *p, size_t n, void *arg)
+{
+    XXH3_64bits_update(arg, p, n);
+}
+
+int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
+               ckpt_err_t *e)
+{
+    struct stat st;
+    XXH3_state_t *st3;
+    /* A file shorter than the map would raise SIGBUS: check first. */
+    if (fstat(fd, &st) != 0)
+        return err_sys(e, errno, "stat %s", path);
+    if ((uint64_t)st.st_size != size)
+        return err_set(e, CKPT_ECORRUPT, "%s has %lld bytes, expected %llu",
+                       path, (long long)st.st_size, (unsigned long long)size);
+    if ((st3 = XXH3_createState()) == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory hashing %s", path);
+    XXH3_64bits_reset(st3);
+    if (for_each_window(fd, 0, size, hash_window, st3, path, e) == CKPT_OK)
+        *digest = XXH3_64bits_digest(st3);
+    XXH3_freeState(st3);
+    return e->code;
+}
+
+static void copy_window(const void *p, size_t n, void *arg)
+{
+    char **dst = arg;
+    memcpy(*dst, p, n);
+    *dst += n;
+}
+
+int fio_copy_out(int fd, uint64_t off, uint64_t len, void *dst,
+                 const char *path, ckpt_err_t *e)
+{
+    char *cursor = dst;
+    return for_each_window(fd, off, len, copy_window, &cursor, path, e);
+}

@@ -1,0 +1,28 @@
+/* File-system primitives with errno-to-ckpt error mapping. */
+#ifndef CKPT_FILEIO_H
+#define CKPT_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+/* Whole-buffer pwrite/pread, retrying short transfers and EINTR. */
+int fio_pwrite(int fd, const void *buf, size_t len, uint64_t off,
+               const char *path, ckpt_err_t *e);
+int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
+              ckpt_err_t *e);
+int fio_fsync_dir(const char *dir, ckpt_err_t *e);
+int fio_mkdirs(const char *path, ckpt_err_t *e);  /* mkdir -p, mode 0700 */
+int fio_rmtree(const char *path);                 /* rm -rf; 0 or -1 */
+int fio_file_size(const char *path, uint64_t *size); /* 0 or -1 */
+
+/* XXH3-64 of a whole file, read through a small sliding mmap window so that
+ * memory stays bounded whatever the file size. */
+int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
+               ckpt_err_t *e);
+
+/* Copy len bytes at off of the file into dst, through the same window. */
+int fio_copy_out(int fd, uint64_t off, uint64_t len, void *dst,
+                 const char *path, ckpt_err_t *e);
+
+#endif

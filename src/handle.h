@@ -1,0 +1,31 @@
+/* The library handle, shared by the modules that implement the API. */
+#ifndef CKPT_HANDLE_H
+#define CKPT_HANDLE_H
+
+#include <mpi.h>
+#include "ckpt.h"
+#include "cache.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "region.h"
+#include "topology.h"
+
+struct ckpt {
+    MPI_Comm comm;        /* a duplicate of the caller's communicator */
+    int rank, nranks;
+    ckpt_config_t cfg;
+    topo_t topo;
+    cache_t cache;        /* this rank's node directory */
+    region_set_t regions;
+    ckpt_log_t log;
+    ckpt_err_t err;       /* the last outcome on this rank */
+};
+
+/* Collective operations (save.c, restore.c). They fill ck->err. */
+int save_step(ckpt_t *ck, int64_t step);
+int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
+int query_latest(ckpt_t *ck, int64_t *step);
+int query_level(ckpt_t *ck, int64_t step, int *level);
+
+#endif

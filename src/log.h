@@ -1,0 +1,15 @@
+/* Diagnostics to stderr, prefixed with the rank, filtered by `verbose`. */
+#ifndef CKPT_LOG_H
+#define CKPT_LOG_H
+
+enum { LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+typedef struct ckpt_log {
+    int rank;
+    int verbose; /* 0 silent .. 3 debug */
+} ckpt_log_t;
+
+void log_msg(const ckpt_log_t *lg, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

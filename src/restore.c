@@ -1,0 +1,402 @@
+/* ckpt_restore, ckpt_latest, ckpt_level: find the newest step whose data is
+ * available for every rank (own copy or partner copy), verify it before any
+ * caller buffer is touched, then refill lost copies so the step is back at
+ * PARTNER level. */
+#include "handle.h"
+#include "fileio.h"
+#include "manifest.h"
+#include "partner.h"
+#include "rankfile.h"
+#include "step.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Internal outcome: this step cannot be restored, an older one may. */
+#define NOT_AVAILABLE (-1)
+
+/* What this rank knows about one step without reading data. */
+typedef struct probe {
+    int64_t step;
+    int have_local;    /* own file listed and of the listed size */
+    mf_entry_t own;
+    int *copy_ok;      /* per client: its copy listed and of the listed size */
+    mf_entry_t *copy;
+    int partner_has;   /* the partner keeps a copy of this rank's file */
+} probe_t;
+
+static int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
+                            mf_entry_t *out)
+{
+    char path[PATH_MAX];
+    uint64_t size;
+    const mf_entry_t *x = manifest_find(m, rank);
+    if (x == NULL)
+        return 0;
+    cache_rank_path(&ck->cache, m->step, rank, 0, path, sizeof path);
+    *out = *x;
+    return fio_file_size(path, &size) == 0 && size == x->size;
+}
+
+static void probe_free(probe_t *p)
+{
+    free(p->copy_ok);
+    free(p->copy);
+    memset(p, 0, sizeof *p);
+}
+
+/* Collective: fills p, including what the partner holds. */
+static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    char dir[PATH_MAX];
+    manifest_t m;
+    ckpt_err_t me = {0};
+    memset(p, 0, sizeof *p);
+    p->step = step;
+    p->copy_ok = calloc((size_t)t->nclients + 1, sizeof *p->copy_ok);
+    p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
+    if (p->copy_ok == NULL || p->copy == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory probing step %" PRId64, step);
+    cache_step_dir(&ck->cache, step, dir, sizeof dir);
+    if (e->code == CKPT_OK && manifest_read(dir, &m, &me) == CKPT_OK) {
+        p->have_local = listed_and_sized(ck, &m, ck->rank, &p->own);
+        for (int k = 0; k < t->nclients; k++)
+            p->copy_ok[k] = listed_and_sized(ck, &m, t->clients[k], &p->copy[k]);
+        manifest_free(&m);
+    } else if (me.code == CKPT_ECORRUPT) {
+        log_msg(&ck->log, LOG_WARN, "%s", me.msg);
+    }
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    if (partner_tell_clients(t, ck->comm, p->copy_ok, &p->partner_has, 0))
+        return err_set(e, CKPT_EMPI, "MPI failed asking partners");
+    return CKPT_OK;
+}
+
+/* Collective: 1 if every rank passes v != 0. */
+static int all(ckpt_t *ck, int v)
+{
+    int r = 0;
+    MPI_Allreduce(&v, &r, 1, MPI_INT, MPI_LAND, ck->comm);
+    return r;
+}
+
+/* Full check of this rank's own file against its MANIFEST digest. */
+static int verify_local(ckpt_t *ck, const probe_t *p)
+{
+    char path[PATH_MAX];
+    ckpt_err_t e = {0};
+    uint64_t digest = 0;
+    int fd;
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    fio_digest(fd, p->own.size, &digest, path, &e);
+    close(fd);
+    if (e.code == CKPT_OK && digest == p->own.digest)
+        return 1;
+    log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s", p->step,
+            e.code ? e.msg : "own copy is damaged (checksum); using the partner's");
+    return 0;
+}
+
+static void open_source(ckpt_t *ck, int64_t step, int rank, const mf_entry_t *x,
+                        ostream_t *o, plan_t *pl, char *path)
+{
+    ckpt_err_t e = {0};
+    cache_rank_path(&ck->cache, step, rank, 0, path, PATH_MAX);
+    o->src_fd = open(path, O_RDONLY | O_CLOEXEC);
+    o->src_path = path;
+    o->local_fd = -1;
+    o->plan = pl;
+    o->check = 1;
+    o->expect = x->digest;
+    if (o->src_fd < 0 || plan_whole_file(pl, x->size, &e) != CKPT_OK)
+        o->failed = 1;
+}
+
+/* Streams files: this rank sends `nsend` files (rank numbers in send_rank,
+ * entries in send_x) to peers send_peer, and receives into its own node
+ * directory the files of recv_rank[] from recv_peer[]. Received files are
+ * renamed into place; their entries are returned in recv_x. */
+static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
+                      const int *send_rank, const mf_entry_t *send_x, int nrecv,
+                      const int *recv_peer, const int *recv_rank,
+                      mf_entry_t *recv_x, ckpt_err_t *e)
+{
+    ostream_t *o = calloc((size_t)nsend + 1, sizeof *o);
+    istream_t *in = calloc((size_t)nrecv + 1, sizeof *in);
+    plan_t *pl = calloc((size_t)nsend + 1, sizeof *pl);
+    char (*paths)[PATH_MAX] = calloc((size_t)(nsend + 2 * nrecv) + 1, PATH_MAX);
+    char dir[PATH_MAX];
+    if (!o || !in || !pl || !paths) {
+        err_set(e, CKPT_ENOMEM, "out of memory moving files");
+        goto out; /* the peers then see MPI errors: memory is gone anyway */
+    }
+    cache_step_dir(&ck->cache, step, dir, sizeof dir);
+    if (nrecv > 0)
+        fio_mkdirs(dir, e);
+    for (int k = 0; k < nsend; k++) {
+        o[k].peer = send_peer[k];
+        o[k].chunk = stream_chunk(topo_fan_in(&ck->topo, send_peer[k]));
+        open_source(ck, step, send_rank[k], &send_x[k], &o[k], &pl[k], paths[k]);
+    }
+    for (int k = 0; k < nrecv; k++) {
+        cache_rank_path(&ck->cache, step, recv_rank[k], 1, paths[nsend + k], PATH_MAX);
+        in[k] = (istream_t){.peer = recv_peer[k], .path = paths[nsend + k]};
+    }
+    stream_run(ck->comm, o, nsend, in, nrecv);
+    for (int k = 0; k < nsend; k++) {
+        if (o[k].src_fd >= 0)
+            close(o[k].src_fd);
+        plan_free(&pl[k]);
+    }
+    for (int k = 0; k < nrecv; k++) {
+        char *final = paths[nsend + nrecv + k];
+        recv_x[k] = (mf_entry_t){.rank = recv_rank[k], .size = in[k].size,
+                                 .digest = in[k].digest};
+        cache_rank_path(&ck->cache, step, recv_rank[k], 0, final, PATH_MAX);
+        if (in[k].err.code != CKPT_OK) {
+            err_set(e, in[k].err.code, "%s", in[k].err.msg);
+            unlink(in[k].path);
+        } else if (e->code == CKPT_OK && rename(in[k].path, final) != 0) {
+            err_sys(e, errno, "rename %s", in[k].path);
+        }
+    }
+    if (nrecv > 0 && e->code == CKPT_OK)
+        fio_fsync_dir(dir, e);
+out:
+    free(o);
+    free(in);
+    free(pl);
+    free(paths);
+    return e->code;
+}
+
+/* The partner sends this rank its copy where this rank's own is bad. */
+static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    int *needs = calloc((size_t)t->nclients + 1, sizeof *needs), ns = 0;
+    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer);
+    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
+    int *rk = calloc((size_t)t->nclients + 1, sizeof *rk);
+    if (!needs || !peer || !x || !rk)
+        err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
+    else if (partner_tell_partner(t, ck->comm, need, needs))
+        err_set(e, CKPT_EMPI, "MPI failed asking the partner");
+    for (int k = 0; e->code == CKPT_OK && k < t->nclients; k++)
+        if (needs[k]) {
+            peer[ns] = rk[ns] = t->clients[k];
+            x[ns++] = p->copy[k];
+        }
+    if (e->code == CKPT_OK)
+        move_files(ck, p->step, ns, peer, rk, x, need, &t->partner, &ck->rank,
+                   &p->own, e);
+    if (need && e->code == CKPT_OK) {
+        p->own.own = 1;
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": fetched own data from "
+                "partner rank %d", p->step, t->partner);
+    }
+    free(needs);
+    free(peer);
+    free(x);
+    free(rk);
+    return e->code;
+}
+
+static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
+                         ckpt_err_t *e)
+{
+    for (int i = 0; i < ck->regions.n; i++) {
+        const region_t *r = &ck->regions.v[i];
+        const rf_dataset_t *d = rankfile_find(idx, r->name);
+        if (d == NULL)
+            return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' (%" PRIu64
+                           " bytes) is protected but not in step %" PRId64,
+                           ck->rank, r->name, region_bytes(r), step);
+        if (d->count != r->count || d->type != (int)r->type)
+            return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' was saved "
+                           "as %" PRIu64 " x %s (%" PRIu64 " bytes) but is "
+                           "protected as %zu x %s (%" PRIu64 " bytes)",
+                           ck->rank, r->name, d->count, type_name(d->type),
+                           d->count * type_size(d->type), r->count,
+                           type_name(r->type), region_bytes(r));
+    }
+    for (int i = 0; i < idx->n; i++)
+        if (region_find(&ck->regions, idx->d[i].name) == NULL)
+            return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' (%" PRIu64
+                           " bytes) was saved in step %" PRId64
+                           " but is not protected", ck->rank, idx->d[i].name,
+                           idx->d[i].count * type_size(idx->d[i].type), step);
+    return CKPT_OK;
+}
+
+static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
+                        ckpt_err_t *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(e, errno, "open %s", path);
+    for (int i = 0; i < ck->regions.n && e->code == CKPT_OK; i++) {
+        const region_t *r = &ck->regions.v[i];
+        const rf_dataset_t *d = rankfile_find(idx, r->name);
+        fio_copy_out(fd, d->off, region_bytes(r), r->buf, path, e);
+    }
+    close(fd);
+    return e->code;
+}
+
+/* Where a client's copy is missing, the client sends its file again, and
+ * every node lists what it now holds. Failure here only lowers the level. */
+static void refill_partner_copies(ckpt_t *ck, probe_t *p, int fetched)
+{
+    const topo_t *t = &ck->topo;
+    ckpt_err_t e = {0};
+    int want_up = 0, nr = 0, changed = fetched, any;
+    int *missing = calloc((size_t)t->nclients + 1, sizeof *missing);
+    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer);
+    mf_entry_t *got = calloc((size_t)t->nclients + 1, sizeof *got);
+    mf_entry_t *mine = calloc((size_t)t->nclients + 2, sizeof *mine);
+    int n = 0;
+    if (!missing || !peer || !got || !mine)
+        goto out;
+    for (int k = 0; k < t->nclients; k++)
+        if ((missing[k] = !p->copy_ok[k]))
+            peer[nr++] = t->clients[k];
+    partner_tell_clients(t, ck->comm, missing, &want_up, 0);
+    move_files(ck, p->step, want_up, &t->partner, &ck->rank, &p->own, nr, peer,
+               peer, got, &e);
+    changed |= nr > 0;
+    mine[n++] = p->own;
+    for (int k = 0, j = 0; k < t->nclients; k++)
+        if (!missing[k])
+            mine[n++] = p->copy[k];
+        else if (e.code == CKPT_OK)
+            mine[n++] = got[j++];
+    MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, t->node_comm);
+    if (any)
+        step_commit_node(ck, p->step, mine, n, &e);
+    if (err_agree(ck->comm, &e) != CKPT_OK)
+        log_msg(&ck->log, LOG_WARN, "step %" PRId64 " restored but not fully "
+                "refilled: %s", p->step, e.msg);
+out:
+    free(missing);
+    free(peer);
+    free(got);
+    free(mine);
+}
+
+/* Restores step S or reports NOT_AVAILABLE (in e->code) for an older try. */
+static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
+{
+    char path[PATH_MAX];
+    rf_index_t idx = {0};
+    int ok_local, fetchable;
+    if (!all(ck, p->have_local || p->partner_has))
+        return NOT_AVAILABLE;
+    ok_local = p->have_local && verify_local(ck, p);
+    fetchable = ok_local || p->partner_has;
+    if (!all(ck, fetchable))
+        return NOT_AVAILABLE;
+    fetch_from_partner(ck, p, !ok_local, e);
+    if (err_agree(ck->comm, e) != CKPT_OK) {
+        if (e->code != CKPT_ECORRUPT)
+            return e->code;
+        log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s", p->step, e->msg);
+        err_clear(e);
+        return NOT_AVAILABLE;
+    }
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
+    if (rankfile_index(path, &idx, e) == CKPT_OK)
+        check_regions(ck, &idx, p->step, e);
+    if (err_agree(ck->comm, e) == CKPT_OK) {
+        copy_regions(ck, &idx, path, e);
+        if (err_agree(ck->comm, e) == CKPT_OK)
+            refill_partner_copies(ck, p, !ok_local);
+    }
+    rankfile_index_free(&idx);
+    return e->code;
+}
+
+/* Collective: newest step <= bound on any node, or -1. */
+static int64_t newest_candidate(ckpt_t *ck, int64_t bound)
+{
+    int64_t mine = cache_newest_step(&ck->cache, bound), best = -1;
+    MPI_Allreduce(&mine, &best, 1, MPI_INT64_T, MPI_MAX, ck->comm);
+    return best;
+}
+
+int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
+{
+    ckpt_err_t *e = &ck->err;
+    int64_t bound = want == CKPT_LATEST ? INT64_MAX : want;
+    for (;;) {
+        probe_t p;
+        int64_t s = newest_candidate(ck, bound);
+        int rc;
+        if (s < 0 || (want != CKPT_LATEST && s != want))
+            break;
+        if (probe_step(ck, s, &p, e) != CKPT_OK)
+            return e->code;
+        rc = restore_this(ck, &p, e);
+        probe_free(&p);
+        if (rc != NOT_AVAILABLE) {
+            if (rc == CKPT_OK && restored)
+                *restored = s;
+            if (rc == CKPT_OK)
+                log_msg(&ck->log, LOG_INFO, "restored step %" PRId64, s);
+            return rc;
+        }
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " is not recoverable", s);
+        bound = s - 1;
+    }
+    if (want == CKPT_LATEST)
+        return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s' "
+                       "in %s", ck->cfg.job, ck->cfg.cache_dir);
+    return err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
+                   "recoverable", want, ck->cfg.job);
+}
+
+int query_latest(ckpt_t *ck, int64_t *step)
+{
+    ckpt_err_t *e = &ck->err;
+    int64_t bound = INT64_MAX, s;
+    while ((s = newest_candidate(ck, bound)) >= 0) {
+        probe_t p;
+        int ok;
+        if (probe_step(ck, s, &p, e) != CKPT_OK)
+            return e->code;
+        ok = all(ck, p.have_local || p.partner_has);
+        probe_free(&p);
+        if (ok) {
+            *step = s;
+            return CKPT_OK;
+        }
+        bound = s - 1;
+    }
+    return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s'",
+                   ck->cfg.job);
+}
+
+int query_level(ckpt_t *ck, int64_t step, int *level)
+{
+    probe_t p;
+    int copies, mine, lowest;
+    if (probe_step(ck, step, &p, &ck->err) != CKPT_OK)
+        return ck->err.code;
+    copies = p.have_local + p.partner_has;
+    mine = copies == 0 ? CKPT_LEVEL_NONE
+           : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
+    probe_free(&p);
+    MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, ck->comm);
+    *level = lowest;
+    return CKPT_OK;
+}

@@ -1,0 +1,151 @@
+/* ckpt_save: write every rank's file, stream it to the partner at the same
+ * time, agree, then commit the node MANIFESTs. A failure anywhere discards
+ * the step everywhere; older steps are never touched. */
+#include "handle.h"
+#include "fileio.h"
+#include "killpoint.h"
+#include "plan.h"
+#include "rankfile.h"
+#include "step.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct save {
+    int64_t step;
+    plan_t plan;
+    ostream_t out;
+    istream_t *in;        /* one per client */
+    char (*in_path)[PATH_MAX];
+    char tmp[PATH_MAX];
+} save_t;
+
+/* Streams this rank's data to its file and its partner, and writes the
+ * copies its clients send. */
+static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    int fd = open(s->tmp, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        err_sys(e, errno, "open %s", s->tmp);
+    s->out = (ostream_t){.peer = t->partner, .plan = &s->plan, .src_fd = -1,
+                         .local_fd = fd, .local_path = s->tmp,
+                         .chunk = stream_chunk(t->partner >= 0
+                                                   ? topo_fan_in(t, t->partner)
+                                                   : 1),
+                         .failed = fd < 0 && t->partner < 0};
+    for (int k = 0; k < t->nclients; k++) {
+        cache_rank_path(&ck->cache, s->step, t->clients[k], 1, s->in_path[k],
+                        PATH_MAX);
+        s->in[k] = (istream_t){.peer = t->clients[k], .path = s->in_path[k]};
+    }
+    stream_run(ck->comm, &s->out, 1, s->in, t->nclients);
+    killpoint("save-streamed", ck->rank);
+    if (fd >= 0) {
+        if (s->out.err.code == CKPT_OK && fsync(fd) != 0)
+            err_sys(&s->out.err, errno, "fsync %s", s->tmp);
+        close(fd);
+    }
+    if (s->out.err.code != CKPT_OK)
+        err_set(e, s->out.err.code, "%s", s->out.err.msg);
+    for (int k = 0; k < t->nclients; k++)
+        if (s->in[k].err.code != CKPT_OK)
+            err_set(e, s->in[k].err.code, "copy of rank %d: %s", t->clients[k],
+                    s->in[k].err.msg);
+    return e->code;
+}
+
+/* Temporary names become final names; then the directory is synced. */
+static int publish_files(ckpt_t *ck, save_t *s, ckpt_err_t *e)
+{
+    char final[PATH_MAX], dir[PATH_MAX];
+    const topo_t *t = &ck->topo;
+    for (int k = -1; k < t->nclients && e->code == CKPT_OK; k++) {
+        int r = k < 0 ? ck->rank : t->clients[k];
+        const char *from = k < 0 ? s->tmp : s->in_path[k];
+        cache_rank_path(&ck->cache, s->step, r, 0, final, sizeof final);
+        if (rename(from, final) != 0)
+            err_sys(e, errno, "rename %s", from);
+    }
+    cache_step_dir(&ck->cache, s->step, dir, sizeof dir);
+    return e->code ? e->code : fio_fsync_dir(dir, e);
+}
+
+static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    mf_entry_t *mine = malloc(((size_t)t->nclients + 1) * sizeof *mine);
+    if (mine == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory committing step");
+    mine[0] = (mf_entry_t){.rank = ck->rank, .own = 1, .size = s->plan.size,
+                           .digest = s->out.digest};
+    for (int k = 0; k < t->nclients; k++)
+        mine[k + 1] = (mf_entry_t){.rank = t->clients[k], .own = 0,
+                                   .size = s->in[k].size,
+                                   .digest = s->in[k].digest};
+    step_commit_node(ck, s->step, mine, t->nclients + 1, e);
+    free(mine);
+    return e->code;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
+{
+    step_prepare(ck, s->step, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    killpoint("save-prepared", ck->rank);
+    cache_rank_path(&ck->cache, s->step, ck->rank, 1, s->tmp, sizeof s->tmp);
+    rankfile_create(s->tmp, &ck->regions, s->step, ck->rank, &s->plan, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto discard;
+    stream_step(ck, s, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto discard;
+    publish_files(ck, s, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto discard;
+    killpoint("save-published", ck->rank);
+    commit_step(ck, s, e);
+    killpoint("save-committed", ck->rank);
+    if (err_agree(ck->comm, e) == CKPT_OK)
+        return CKPT_OK;
+discard:
+    step_discard(ck, s->step);
+    return e->code;
+}
+
+int save_step(ckpt_t *ck, int64_t step)
+{
+    const topo_t *t = &ck->topo;
+    ckpt_err_t *e = &ck->err;
+    save_t s = {.step = step};
+    double t0 = now();
+    s.in = calloc((size_t)t->nclients + 1, sizeof *s.in);
+    s.in_path = calloc((size_t)t->nclients + 1, sizeof *s.in_path);
+    if (s.in == NULL || s.in_path == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory saving step %" PRId64, step);
+    if (err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK) {
+        if (topo_is_leader(t))
+            cache_retain(&ck->cache, ck->cfg.keep_local, step, &ck->log);
+        log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
+                " bytes in %.3f s", step, s.plan.size, now() - t0);
+    }
+    plan_free(&s.plan);
+    free(s.in);
+    free(s.in_path);
+    return e->code;
+}

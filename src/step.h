@@ -1,0 +1,19 @@
+/* A step on the nodes: its directories, and its node MANIFESTs. */
+#ifndef CKPT_STEP_H
+#define CKPT_STEP_H
+
+#include <stdint.h>
+#include "handle.h"
+#include "manifest.h"
+
+/* Node leaders discard an existing step and create its directory afresh.
+ * Not collective by itself: callers agree afterwards. */
+int step_prepare(ckpt_t *ck, int64_t step, ckpt_err_t *e);
+/* Collective over the node: the node's files (each rank gives its entries)
+ * are listed in the MANIFEST by the node's leader. */
+int step_commit_node(ckpt_t *ck, int64_t step, const mf_entry_t *mine, int n,
+                     ckpt_err_t *e);
+/* After an agreed failure: node leaders remove what the step left. */
+void step_discard(ckpt_t *ck, int64_t step);
+
+#endif

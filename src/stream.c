@@ -1,0 +1,431 @@
+#include "stream.h"
+#include "fileio.h"
+#include "ckpt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+enum { TAG_PLAN = 7301, TAG_DATA = 7302, TAG_FIN = 7303 };
+enum { NSLOT = 2 };
+
+/* A piece is a META segment, or one chunk of a DATA segment. */
+typedef struct piece {
+    uint64_t off, len;
+    const unsigned char *src; /* META: bytes in plan->meta; DATA: memory src */
+    int data;                 /* DATA chunk number + 1, or 0 for META */
+} piece_t;
+
+typedef struct slot {
+    MPI_Request req;
+    unsigned char *buf;
+    int done;
+} slot_t;
+
+/* State shared by both directions: the walk through the pieces. */
+typedef struct walk {
+    piece_t *p;
+    int n, next, ndata;
+    int fd;
+    const char *path;
+    XXH3_state_t *hash;
+    slot_t slot[NSLOT];
+} walk_t;
+
+typedef struct {
+    uint64_t status, chunk;
+} plan_hdr_t;
+
+typedef struct {
+    uint64_t status, digest;
+} fin_t;
+
+static int make_pieces(walk_t *w, const plan_t *pl, size_t chunk)
+{
+    const unsigned char *meta = pl->meta;
+    int cap = 16;
+    w->p = malloc((size_t)cap * sizeof *w->p);
+    for (int i = 0; w->p && i < pl->nseg; i++) {
+        const seg_t *s = &pl->seg[i];
+        for (uint64_t o = 0, n; o < s->len; o += n) {
+            n = s->kind == SEG_META ? s->len
+                : s->len - o < chunk ? s->len - o : chunk;
+            if (w->n == cap) {
+                piece_t *q = realloc(w->p, (size_t)(cap *= 2) * sizeof *q);
+                if (q == NULL) {
+                    free(w->p);
+                    return -1;
+                }
+                w->p = q;
+            }
+            w->p[w->n++] = (piece_t){
+                .off = s->off + o, .len = n,
+                .src = s->kind == SEG_META ? meta
+                       : s->src ? (const unsigned char *)s->src + o : NULL,
+                .data = s->kind == SEG_DATA ? ++w->ndata : 0};
+            if (s->kind == SEG_META)
+                meta += n;
+        }
+    }
+    return w->p ? 0 : -1;
+}
+
+static void walk_free(walk_t *w)
+{
+    for (int k = 0; k < NSLOT; k++) {
+        free(w->slot[k].buf);
+    }
+    XXH3_freeState(w->hash);
+    free(w->p);
+}
+
+static void walk_init(walk_t *w, int fd, const char *path)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = fd;
+    w->path = path;
+    w->hash = XXH3_createState();
+    if (w->hash != NULL)
+        XXH3_64bits_reset(w->hash);
+    for (int k = 0; k < NSLOT; k++)
+        w->slot[k].req = MPI_REQUEST_NULL;
+}
+
+static int alloc_slots(walk_t *w, size_t chunk)
+{
+    for (int k = 0; k < NSLOT; k++)
+        if ((w->slot[k].buf = malloc(chunk ? chunk : 1)) == NULL)
+            return -1;
+    return 0;
+}
+
+/* ---- sending side ---- */
+
+typedef struct {
+    ostream_t *o;
+    walk_t w;
+} osend_t;
+
+static void send_plan(MPI_Comm comm, osend_t *s, unsigned char **msg,
+                      MPI_Request *req)
+{
+    ostream_t *o = s->o;
+    size_t len = 0;
+    unsigned char *body = NULL;
+    plan_hdr_t h = {.status = (uint64_t)(o->failed != 0), .chunk = o->chunk};
+    if (!o->failed && plan_pack(o->plan, &body, &len) != CKPT_OK) {
+        h.status = 1;
+        err_set(&o->err, CKPT_ENOMEM, "out of memory packing a plan");
+    }
+    *msg = malloc(sizeof h + len);
+    if (*msg == NULL) { /* cannot even refuse: send the bare header */
+        MPI_Send(&h, sizeof h, MPI_BYTE, o->peer, TAG_PLAN, comm);
+        *req = MPI_REQUEST_NULL;
+        free(body);
+        return;
+    }
+    memcpy(*msg, &h, sizeof h);
+    if (len)
+        memcpy(*msg + sizeof h, body, len);
+    free(body);
+    MPI_Isend(*msg, (int)(sizeof h + (h.status ? 0 : len)), MPI_BYTE, o->peer,
+              TAG_PLAN, comm, req);
+}
+
+/* Hashes, writes locally and sends the next piece; 0 if it must wait. */
+static int send_next(MPI_Comm comm, osend_t *s)
+{
+    ostream_t *o = s->o;
+    walk_t *w = &s->w;
+    piece_t *p = &w->p[w->next];
+    const unsigned char *bytes = p->src;
+    slot_t *sl = NULL;
+    if (p->data) {
+        sl = &w->slot[(p->data - 1) % NSLOT];
+        if (o->peer >= 0 && sl->req != MPI_REQUEST_NULL)
+            return 0;
+        if (o->src_fd >= 0) {
+            bytes = sl->buf;
+            if (fio_pread(o->src_fd, sl->buf, p->len, p->off, o->src_path,
+                          &o->err) != CKPT_OK)
+                memset(sl->buf, 0, p->len); /* keep the stream going */
+        }
+        if (o->local_fd >= 0 && o->err.code == CKPT_OK)
+            fio_pwrite(o->local_fd, bytes, p->len, p->off, o->local_path,
+                       &o->err);
+        if (o->peer >= 0)
+            MPI_Isend(bytes, (int)p->len, MPI_BYTE, o->peer, TAG_DATA, comm,
+                      &sl->req);
+    }
+    if (w->hash)
+        XXH3_64bits_update(w->hash, bytes, p->len);
+    w->next++;
+    return 1;
+}
+
+/* ---- receiving side ---- */
+
+typedef struct {
+    istream_t *i;
+    walk_t w;
+    plan_t plan;
+    int posted;   /* DATA chunks for which a receive was posted */
+    int refused;  /* the sender sent no data */
+    size_t chunk;
+} orecv_t;
+
+static void post_recv(MPI_Comm comm, orecv_t *r)
+{
+    walk_t *w = &r->w;
+    while (r->posted < w->ndata) {
+        slot_t *sl = &w->slot[r->posted % NSLOT];
+        if (sl->req != MPI_REQUEST_NULL || sl->done)
+            return;
+        MPI_Irecv(sl->buf, (int)r->chunk, MPI_BYTE, r->i->peer, TAG_DATA, comm,
+                  &sl->req);
+        r->posted++;
+    }
+}
+
+static void recv_plan(MPI_Comm comm, orecv_t *r)
+{
+    istream_t *in = r->i;
+    MPI_Status st;
+    plan_hdr_t h;
+    int len;
+    unsigned char *msg;
+    MPI_Probe(in->peer, TAG_PLAN, comm, &st);
+    MPI_Get_count(&st, MPI_BYTE, &len);
+    msg = malloc(len > 0 ? (size_t)len : 1);
+    MPI_Recv(msg ? msg : (unsigned char *)&h, msg ? len : (int)sizeof h,
+             MPI_BYTE, in->peer, TAG_PLAN, comm, MPI_STATUS_IGNORE);
+    walk_init(&r->w, -1, in->path);
+    if (msg == NULL || (size_t)len < sizeof h) {
+        err_set(&in->err, CKPT_ENOMEM, "out of memory receiving a plan");
+        r->refused = 1; /* cannot tell: treat as no data (may then hang) */
+        free(msg);
+        return;
+    }
+    memcpy(&h, msg, sizeof h);
+    r->refused = h.status != 0;
+    r->chunk = (size_t)h.chunk;
+    if (r->refused || plan_unpack(&r->plan, msg + sizeof h, (size_t)len - sizeof h)) {
+        err_set(&in->err, CKPT_ECORRUPT, "rank %d has no readable copy to send",
+                in->peer);
+        r->refused = 1;
+    } else if (make_pieces(&r->w, &r->plan, r->chunk) || alloc_slots(&r->w, r->chunk)) {
+        err_set(&in->err, CKPT_ENOMEM, "out of memory receiving from rank %d",
+                in->peer); /* still drains: the sender's data must be taken */
+    }
+    free(msg);
+}
+
+static void open_target(orecv_t *r)
+{
+    istream_t *in = r->i;
+    if (r->refused)
+        return;
+    in->size = r->plan.size;
+    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (r->w.fd < 0)
+        err_sys(&in->err, errno, "create %s", in->path);
+}
+
+/* Writes every piece that can be written in order; returns 1 when done. */
+static int recv_advance(MPI_Comm comm, orecv_t *r)
+{
+    walk_t *w = &r->w;
+    while (!r->refused && w->next < w->n) {
+        piece_t *p = &w->p[w->next];
+        const unsigned char *bytes = p->src;
+        slot_t *sl = NULL;
+        if (p->data) {
+            sl = &w->slot[(p->data - 1) % NSLOT];
+            if (!sl->done)
+                break;
+            bytes = sl->buf;
+        }
+        if (w->hash)
+            XXH3_64bits_update(w->hash, bytes, p->len);
+        if (w->fd >= 0 && r->i->err.code == CKPT_OK)
+            fio_pwrite(w->fd, bytes, p->len, p->off, w->path, &r->i->err);
+        if (sl)
+            sl->done = 0;
+        w->next++;
+        post_recv(comm, r);
+    }
+    return r->refused || w->next == w->n;
+}
+
+/* ---- the loop ---- */
+
+/* Requests in one array for Testsome/Waitsome: sends, then receives. */
+static int gather_reqs(osend_t *os, int nout, orecv_t *rs, int nin,
+                       MPI_Request *reqs, slot_t **owner)
+{
+    int n = 0;
+    for (int k = 0; k < nout; k++)
+        for (int j = 0; j < NSLOT; j++, n++) {
+            reqs[n] = os[k].w.slot[j].req;
+            owner[n] = &os[k].w.slot[j];
+        }
+    for (int k = 0; k < nin; k++)
+        for (int j = 0; j < NSLOT; j++, n++) {
+            reqs[n] = rs[k].w.slot[j].req;
+            owner[n] = &rs[k].w.slot[j];
+        }
+    return n;
+}
+
+static int pump(osend_t *os, int nout, orecv_t *rs, int nin,
+                MPI_Request *reqs, slot_t **owner, int *idx, int block)
+{
+    int n = gather_reqs(os, nout, rs, nin, reqs, owner), done = 0;
+    if (block)
+        MPI_Waitsome(n, reqs, &done, idx, MPI_STATUSES_IGNORE);
+    else
+        MPI_Testsome(n, reqs, &done, idx, MPI_STATUSES_IGNORE);
+    if (done == MPI_UNDEFINED)
+        return 0;
+    for (int k = 0; k < done; k++) {
+        owner[idx[k]]->req = MPI_REQUEST_NULL;
+        owner[idx[k]]->done = idx[k] >= nout * NSLOT; /* receives only */
+    }
+    return done;
+}
+
+static int all_done(osend_t *os, int nout, orecv_t *rs, int nin)
+{
+    for (int k = 0; k < nout; k++) {
+        if (os[k].w.next < os[k].w.n && !os[k].o->failed)
+            return 0;
+        for (int j = 0; j < NSLOT; j++)
+            if (os[k].w.slot[j].req != MPI_REQUEST_NULL)
+                return 0;
+    }
+    for (int k = 0; k < nin; k++)
+        if (!rs[k].refused && rs[k].w.next < rs[k].w.n)
+            return 0;
+    return 1;
+}
+
+static void run_loop(MPI_Comm comm, osend_t *os, int nout, orecv_t *rs,
+                     int nin)
+{
+    int nreq = NSLOT * (nout + nin);
+    MPI_Request *reqs = malloc((size_t)(nreq + 1) * sizeof *reqs);
+    slot_t **owner = malloc((size_t)(nreq + 1) * sizeof *owner);
+    int *idx = malloc((size_t)(nreq + 1) * sizeof *idx);
+    while (!all_done(os, nout, rs, nin)) {
+        int moved = 0;
+        for (int k = 0; k < nout; k++)
+            if (os[k].w.next < os[k].w.n && !os[k].o->failed)
+                moved += send_next(comm, &os[k]);
+        moved += pump(os, nout, rs, nin, reqs, owner, idx, 0);
+        for (int k = 0; k < nin; k++)
+            recv_advance(comm, &rs[k]);
+        if (!moved && !all_done(os, nout, rs, nin))
+            pump(os, nout, rs, nin, reqs, owner, idx, 1);
+    }
+    free(reqs);
+    free(owner);
+    free(idx);
+}
+
+static void finish(MPI_Comm comm, osend_t *os, int nout, orecv_t *rs, int nin)
+{
+    MPI_Request *req = malloc((size_t)(nout + nin + 1) * sizeof *req);
+    fin_t *fo = calloc((size_t)nout + 1, sizeof *fo);
+    fin_t *fi = calloc((size_t)nin + 1, sizeof *fi);
+    int n = 0;
+    for (int k = 0; k < nout; k++) {
+        ostream_t *o = os[k].o;
+        o->digest = os[k].w.hash ? XXH3_64bits_digest(os[k].w.hash) : 0;
+        if (os[k].w.hash == NULL)
+            err_set(&o->err, CKPT_ENOMEM, "out of memory hashing");
+        if (o->check && o->digest != o->expect)
+            err_set(&o->err, CKPT_ECORRUPT, "%s is damaged (checksum)",
+                    o->src_path ? o->src_path : "a copy");
+        fo[k] = (fin_t){.status = (uint64_t)o->err.code, .digest = o->digest};
+        if (os[k].o->peer >= 0 && !os[k].o->failed)
+            MPI_Isend(&fo[k], sizeof fo[k], MPI_BYTE, os[k].o->peer, TAG_FIN,
+                      comm, &req[n++]);
+    }
+    for (int k = 0; k < nin; k++)
+        if (!rs[k].refused)
+            MPI_Irecv(&fi[k], sizeof fi[k], MPI_BYTE, rs[k].i->peer, TAG_FIN,
+                      comm, &req[n++]);
+    MPI_Waitall(n, req, MPI_STATUSES_IGNORE);
+    for (int k = 0; k < nin; k++) {
+        istream_t *in = rs[k].i;
+        in->digest = rs[k].w.hash ? XXH3_64bits_digest(rs[k].w.hash) : 0;
+        if (rs[k].w.hash == NULL)
+            err_set(&in->err, CKPT_ENOMEM, "out of memory hashing");
+        if (rs[k].refused)
+            continue;
+        if (fi[k].status)
+            err_set(&in->err, (int)fi[k].status,
+                    "rank %d could not send good data", in->peer);
+        else if (fi[k].digest != in->digest)
+            err_set(&in->err, CKPT_ECORRUPT,
+                    "data from rank %d arrived damaged (digest)", in->peer);
+    }
+    free(req);
+    free(fo);
+    free(fi);
+}
+
+size_t stream_chunk(int fan_in)
+{
+    size_t c = (size_t)(16u << 20) / (size_t)(fan_in > 0 ? fan_in : 1);
+    return c > (4u << 20) ? (4u << 20) : c < (256u << 10) ? (256u << 10) : c;
+}
+
+void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
+                int nin)
+{
+    osend_t *os = calloc((size_t)nout + 1, sizeof *os);
+    orecv_t *rs = calloc((size_t)nin + 1, sizeof *rs);
+    MPI_Request *preq = malloc((size_t)(nout + 1) * sizeof *preq);
+    unsigned char **pmsg = calloc((size_t)nout + 1, sizeof *pmsg);
+    int np = 0;
+    /* Plans first: they tell the receivers what to expect. */
+    for (int k = 0; k < nout; k++) {
+        os[k].o = &out[k];
+        walk_init(&os[k].w, out[k].local_fd, out[k].local_path);
+        if (!out[k].failed && (make_pieces(&os[k].w, out[k].plan, out[k].chunk) ||
+                               (out[k].src_fd >= 0 && alloc_slots(&os[k].w, out[k].chunk))))
+            out[k].failed = err_set(&out[k].err, CKPT_ENOMEM,
+                                    "out of memory streaming a file");
+        if (out[k].peer >= 0)
+            send_plan(comm, &os[k], &pmsg[np], &preq[np]), np++;
+    }
+    for (int k = 0; k < nin; k++) {
+        rs[k].i = &in[k];
+        recv_plan(comm, &rs[k]);
+        open_target(&rs[k]);
+        post_recv(comm, &rs[k]);
+    }
+    MPI_Waitall(np, preq, MPI_STATUSES_IGNORE);
+    run_loop(comm, os, nout, rs, nin);
+    finish(comm, os, nout, rs, nin);
+    for (int k = 0; k < np; k++)
+        free(pmsg[k]);
+    for (int k = 0; k < nout; k++)
+        walk_free(&os[k].w);
+    for (int k = 0; k < nin; k++) {
+        if (rs[k].w.fd >= 0 && fsync(rs[k].w.fd) != 0)
+            err_sys(&in[k].err, errno, "fsync %s", in[k].path);
+        if (rs[k].w.fd >= 0)
+            close(rs[k].w.fd);
+        walk_free(&rs[k].w);
+        plan_free(&rs[k].plan);
+    }
+    free(os);
+    free(rs);
+    free(preq);
+    free(pmsg);
+}

@@ -1,0 +1,45 @@
+/* Partner streaming: each rank writes its file while sending the same bytes
+ * to the rank that keeps its copy, and at the same time writes the files it
+ * receives. Memory stays at two chunks per stream whatever the file size. */
+#ifndef CKPT_STREAM_H
+#define CKPT_STREAM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+#include "plan.h"
+
+typedef struct ostream {
+    int peer;            /* receiving rank, or -1 for a local write only */
+    const plan_t *plan;  /* DATA bytes come from seg.src, or from src_fd */
+    int src_fd;          /* read DATA from this file (a copy); -1: memory */
+    const char *src_path;
+    int local_fd;        /* also write DATA here; -1: do not write */
+    const char *local_path;
+    size_t chunk;        /* bytes per message; the receiver allocates 2 */
+    int failed;          /* set by the caller: send a refusal, no data */
+    int check;           /* compare the streamed digest with `expect` */
+    uint64_t expect;
+    uint64_t digest;     /* out: XXH3-64 of the whole file as streamed */
+    ckpt_err_t err;      /* out: local failure */
+} ostream_t;
+
+typedef struct istream {
+    int peer;            /* sending rank */
+    const char *path;    /* file to create, mode 0600 */
+    uint64_t size;       /* out */
+    uint64_t digest;     /* out: XXH3-64 of what was written */
+    ckpt_err_t err;      /* out: failure at either end */
+} istream_t;
+
+/* Runs every stream to completion. Collective over the ranks named as peers.
+ * Failures are per stream (in ->err); nothing here waits on a failed rank. */
+void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
+                int nin);
+
+/* Chunk size for a receiver that takes `fan_in` streams at once: it keeps
+ * two chunks per stream, so the total stays near 32 MiB. */
+size_t stream_chunk(int fan_in);
+
+#endif
