@@ -1,0 +1,33 @@
+#!/bin/bash
+# A full and a read-only cache: a clear error, the same on every rank, and
+# the previous step still restores.
+. "$(dirname "$0")/common.sh"
+P="$top_builddir/mpi-tests/t_pattern"
+M="$T/mnt"
+mkdir -p "$M"
+cleanup() { umount "$M" 2>/dev/null; }
+trap cleanup EXIT
+
+if ! mount -t tmpfs -o size=16m tmpfs "$M"; then
+    echo "faults.sh: cannot mount a tmpfs (needs root): failing, not skipping"
+    exit 1
+fi
+CONF=$(CACHE="$M" conf full "ranks_per_node = 2")
+ok "full cache: small step saved" run 4 "$P" "$CONF" save 1 1 100000
+ok "full cache: ENOSPC everywhere" run 4 "$P" "$CONF" expect-save 2 8000000 ENOSPC
+ok "full cache: previous step restores" run 4 "$P" "$CONF" check 100000 1
+check "full cache: nothing of the failed step is left" \
+    [ -z "$(find "$M" -path '*step-2*')" ]
+
+mount -o remount,ro "$M"
+ok "read-only cache: EIO everywhere" run 4 "$P" "$CONF" expect-save 2 100000 EIO
+ok "read-only cache: previous step restores" run 4 "$P" "$CONF" check 100000 1
+mount -o remount,rw "$M"
+
+CONF2=$(CACHE="$M/ckpt" conf missing "ranks_per_node = 2")
+ok "cache directory created on first save" run 4 "$P" "$CONF2" save 1 1 1000
+check "cache files are mode 0600" \
+    [ -z "$(find "$M/ckpt" -type f ! -perm 0600)" ]
+check "cache directories are mode 0700" \
+    [ -z "$(find "$M/ckpt" -mindepth 1 -type d ! -perm 0700)" ]
+finish

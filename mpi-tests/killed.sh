@@ -1,0 +1,59 @@
+#!/bin/bash
+# A rank killed at any moment of a save: the restart restores a step whose
+# data is exactly what was saved under that number, and nothing of the
+# interrupted save is left behind.
+. "$(dirname "$0")/common.sh"
+P="$top_builddir/mpi-tests/t_pattern"
+BYTES=3000000
+
+leftovers() { # temporary files or step directories without MANIFEST
+    local bad=0 d
+    find "$T/cache" -name '*.tmp' | grep -q . && bad=1
+    for d in "$T"/cache/*/node-*/step-*; do
+        [ -d "$d" ] && [ ! -f "$d/MANIFEST" ] && bad=1
+    done
+    find "$T/cache" -name 'discard-*' | grep -q . && bad=1
+    return $bad
+}
+
+restart_and_check() { # $1: description, $2: bytes per rank
+    local out
+    out=$(run 4 "$P" "$CONF" check "${2:-$BYTES}" 2>&1)
+    if [ $? -eq 0 ]; then
+        PASS=$((PASS + 1))
+        echo "ok - $1: $(echo "$out" | grep restored)"
+    else
+        FAIL=$((FAIL + 1))
+        echo "not ok - $1"
+        echo "$out" | tail -20 | sed 's/^/    /'
+    fi
+    check "$1: no leftovers after restart" leftovers
+}
+
+for point in save-prepared save-streamed save-published save-committed; do
+    for victim in 0 3; do
+        rm -rf "$T/cache"
+        CONF=$(conf killed "ranks_per_node = 2" "keep_local = 3")
+        ok "steps 1-2 saved" run 4 "$P" "$CONF" save 1 2 $BYTES
+        CKPT_TEST_KILLPOINT="$point:$victim" run 4 -x CKPT_TEST_KILLPOINT \
+            "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
+        check "rank $victim killed at $point: job failed" [ $? -ne 0 ]
+        restart_and_check "killed at $point (rank $victim)"
+    done
+done
+
+# Kills at random moments while steps are saved back to back.
+for i in 1 2 3 4 5; do
+    rm -rf "$T/cache"
+    CONF=$(conf killed "ranks_per_node = 2" "keep_local = 2")
+    run 4 "$P" "$CONF" save 1 1000 $((8 * BYTES)) >"$T/kill.log" 2>&1 &
+    job=$!
+    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
+    sleep 1
+    victim=$(pgrep -f "t_pattern $CONF save" | shuf -n 1)
+    [ -n "$victim" ] && kill -9 "$victim"
+    wait $job
+    check "random kill $i: job failed" [ $? -ne 0 ]
+    restart_and_check "random kill $i" $((8 * BYTES))
+done
+finish
