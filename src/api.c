@@ -50,6 +50,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     cache_init(&ck->cache, ck->cfg.cache_dir, ck->cfg.job, ck->topo.node);
+    ck->cache.reaper = reaper_start();
     if (topo_is_leader(&ck->topo))
         cache_clean(&ck->cache, &ck->log);
     report_single(ck);
@@ -58,6 +59,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
 
 static void free_handle(ckpt_t *ck)
 {
+    reaper_stop(ck->cache.reaper);
     topo_free(&ck->topo);
     region_set_free(&ck->regions);
     if (ck->comm != MPI_COMM_NULL)

@@ -12,6 +12,8 @@
 
 void cache_init(cache_t *c, const char *cache_dir, const char *job, int node)
 {
+    c->reaper = NULL;
+    c->discards = 0;
     snprintf(c->node_dir, sizeof c->node_dir, "%s/%s/node-%d", cache_dir, job,
              node);
 }
@@ -144,12 +146,12 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg)
     closedir(dir);
 }
 
-int cache_discard_step(const cache_t *c, int64_t step, ckpt_err_t *e)
+int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
 {
-    char dir[PATH_MAX], gone[PATH_MAX + 32];
+    char dir[PATH_MAX], gone[PATH_MAX + 64];
     cache_step_dir(c, step, dir, sizeof dir);
-    snprintf(gone, sizeof gone, "%s/discard-%" PRId64, c->node_dir, step);
-    fio_rmtree(gone);
+    snprintf(gone, sizeof gone, "%s/discard-%" PRId64 "-%d-%u", c->node_dir,
+             step, (int)getpid(), c->discards++);
     /* The rename is atomic: the step is complete or gone, never half-deleted. */
     if (rename(dir, gone) != 0) {
         if (errno == ENOENT)
@@ -158,11 +160,11 @@ int cache_discard_step(const cache_t *c, int64_t step, ckpt_err_t *e)
     }
     if (fio_fsync_dir(c->node_dir, e) != CKPT_OK)
         return e->code;
-    fio_rmtree(gone);
+    reaper_add(c->reaper, gone);
     return CKPT_OK;
 }
 
-void cache_retain(const cache_t *c, int keep, int64_t current,
+void cache_retain(cache_t *c, int keep, int64_t current,
                   const ckpt_log_t *lg)
 {
     ckpt_err_t e = {0};

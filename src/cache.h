@@ -9,11 +9,14 @@
 #include <stdint.h>
 #include "error.h"
 #include "log.h"
+#include "reaper.h"
 
 #define CACHE_TMP_SUFFIX ".tmp"
 
 typedef struct cache {
     char node_dir[PATH_MAX - 512]; /* <cache_dir>/<job>/node-<n> */
+    reaper_t *reaper;              /* removes discarded steps; may be NULL */
+    unsigned discards;             /* makes discard names unique */
 } cache_t;
 
 void cache_init(cache_t *c, const char *cache_dir, const char *job, int node);
@@ -32,10 +35,10 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg);
 
 /* Removes a step directory, first making it incomplete (MANIFEST goes first,
  * so that a crash halfway leaves a step that is visibly incomplete). */
-int cache_discard_step(const cache_t *c, int64_t step, ckpt_err_t *e);
+int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e);
 
 /* Keeps the newest `keep` complete steps, and always `current`. */
-void cache_retain(const cache_t *c, int keep, int64_t current,
+void cache_retain(cache_t *c, int keep, int64_t current,
                   const ckpt_log_t *lg);
 
 #endif

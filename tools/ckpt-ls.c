@@ -1,1 +1,261 @@
-int main(void){return 0;}
+/* ckpt-ls: list the checkpoints of a job in a cache root, and with --verify
+ * re-check every checksum. Reads the layout of DESIGN.md; needs no MPI. */
+#include "cache.h"
+#include "fileio.h"
+#include "manifest.h"
+#include "rankfile.h"
+#include "config.h"
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+typedef struct {
+    int64_t step;
+    int nodes_seen, nodes_complete, ranks, damaged;
+    uint64_t bytes;
+    int *copies; /* per rank: valid copies found */
+} step_info_t;
+
+typedef struct {
+    const char *root, *job;
+    int verify, json;
+    char jobdir[PATH_MAX];
+    int *node_ids, nnodes;
+    step_info_t *steps;
+    int nsteps;
+} ls_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ckpt-ls -c CACHE_DIR -j JOB [--verify] [--json]\n"
+               "Lists the checkpoint steps of JOB kept under CACHE_DIR.\n");
+}
+
+static int find_nodes(ls_t *ls)
+{
+    DIR *d = opendir(ls->jobdir);
+    struct dirent *e;
+    int n;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (sscanf(e->d_name, "node-%d", &n) == 1 && n >= 0) {
+            int *v = realloc(ls->node_ids, (size_t)(ls->nnodes + 1) * sizeof *v);
+            if (v == NULL)
+                break;
+            ls->node_ids = v;
+            ls->node_ids[ls->nnodes++] = n;
+        }
+    closedir(d);
+    return 0;
+}
+
+static step_info_t *step_slot(ls_t *ls, int64_t step)
+{
+    step_info_t *v;
+    for (int i = 0; i < ls->nsteps; i++)
+        if (ls->steps[i].step == step)
+            return &ls->steps[i];
+    v = realloc(ls->steps, (size_t)(ls->nsteps + 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    ls->steps = v;
+    memset(&v[ls->nsteps], 0, sizeof *v);
+    v[ls->nsteps].step = step;
+    return &v[ls->nsteps++];
+}
+
+/* Every dataset's bytes hash to its checksum attribute. */
+static int datasets_ok(const char *path, int fd)
+{
+    ckpt_err_t e = {0};
+    rf_index_t idx;
+    int ok = 1;
+    if (rankfile_index(path, &idx, &e) != CKPT_OK)
+        return 0;
+    for (int i = 0; i < idx.n && ok; i++) {
+        uint64_t len = idx.d[i].count * type_size((ckpt_type_t)idx.d[i].type);
+        unsigned char *buf = malloc(len ? len : 1);
+        ok = buf && fio_pread(fd, buf, len, idx.d[i].off, path, &e) == CKPT_OK &&
+             XXH3_64bits(buf, len) == idx.d[i].checksum;
+        free(buf);
+    }
+    rankfile_index_free(&idx);
+    return ok;
+}
+
+static int file_ok(const ls_t *ls, const char *stepdir, const mf_entry_t *x)
+{
+    char path[PATH_MAX + 128];
+    ckpt_err_t e = {0};
+    uint64_t size, digest = 0;
+    int fd, ok;
+    snprintf(path, sizeof path, "%s/rank-%d.h5", stepdir, x->rank);
+    if (fio_file_size(path, &size) != 0 || size != x->size)
+        return 0;
+    if (!ls->verify)
+        return 1;
+    if ((fd = open(path, O_RDONLY)) < 0)
+        return 0;
+    ok = fio_digest(fd, size, &digest, path, &e) == CKPT_OK &&
+         digest == x->digest && datasets_ok(path, fd);
+    close(fd);
+    if (!ok)
+        fprintf(stderr, "ckpt-ls: damaged: %s\n", path);
+    return ok;
+}
+
+static void scan_step(ls_t *ls, const char *nodedir, int64_t step)
+{
+    char dir[PATH_MAX + 64];
+    ckpt_err_t e = {0};
+    manifest_t m;
+    step_info_t *s = step_slot(ls, step);
+    if (s == NULL)
+        return;
+    s->nodes_seen++;
+    snprintf(dir, sizeof dir, "%s/step-%" PRId64, nodedir, step);
+    if (manifest_read(dir, &m, &e) != CKPT_OK) {
+        if (e.code == CKPT_ECORRUPT) {
+            fprintf(stderr, "ckpt-ls: %s\n", e.msg);
+            s->damaged++;
+        }
+        return;
+    }
+    s->nodes_complete++;
+    if (s->copies == NULL && m.nranks > 0) {
+        s->copies = calloc((size_t)m.nranks, sizeof *s->copies);
+        s->ranks = m.nranks;
+    }
+    for (int i = 0; i < m.n; i++) {
+        int good = file_ok(ls, dir, &m.e[i]);
+        s->damaged += !good && ls->verify;
+        if (m.e[i].own)
+            s->bytes += m.e[i].size;
+        if (good && s->copies && m.e[i].rank >= 0 && m.e[i].rank < s->ranks)
+            s->copies[m.e[i].rank]++;
+    }
+    manifest_free(&m);
+}
+
+static void scan_node(ls_t *ls, int node)
+{
+    char nodedir[PATH_MAX + 32];
+    struct dirent *e;
+    DIR *d;
+    snprintf(nodedir, sizeof nodedir, "%s/node-%d", ls->jobdir, node);
+    if ((d = opendir(nodedir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long long step;
+        if (strncmp(e->d_name, "step-", 5) != 0)
+            continue;
+        step = strtoll(e->d_name + 5, &end, 10);
+        if (*end == '\0' && end != e->d_name + 5 && step >= 0)
+            scan_step(ls, nodedir, step);
+    }
+    closedir(d);
+}
+
+static int cmp_step(const void *a, const void *b)
+{
+    const step_info_t *x = a, *y = b;
+    return x->step < y->step ? -1 : x->step > y->step;
+}
+
+static void count(const step_info_t *s, int *two, int *one, int *none)
+{
+    *two = *one = *none = 0;
+    for (int r = 0; r < s->ranks; r++) {
+        int c = s->copies[r];
+        *two += c >= 2;
+        *one += c == 1;
+        *none += c == 0;
+    }
+    if (s->ranks == 0)
+        *none = 1;
+}
+
+static void print(const ls_t *ls)
+{
+    if (ls->json)
+        printf("{\"job\": \"%s\", \"cache_dir\": \"%s\", \"steps\": [", ls->job,
+               ls->root);
+    else
+        printf("%8s %6s %6s %14s  %-11s %5s %5s %5s %s\n", "STEP", "NODES",
+               "RANKS", "BYTES", "STATE", "TWO", "ONE", "NONE",
+               ls->verify ? "DAMAGED" : "");
+    for (int i = 0; i < ls->nsteps; i++) {
+        const step_info_t *s = &ls->steps[i];
+        int two, one, none;
+        const char *state;
+        count(s, &two, &one, &none);
+        state = none ? "unrecoverable" : s->nodes_complete < s->nodes_seen ? "partial" : "complete";
+        if (ls->json)
+            printf("%s\n  {\"step\": %" PRId64 ", \"nodes\": %d, \"nodes_complete\": %d, "
+                   "\"ranks\": %d, \"bytes\": %" PRIu64 ", \"state\": \"%s\", "
+                   "\"recoverable\": %s, \"ranks_two_copies\": %d, "
+                   "\"ranks_one_copy\": %d, \"ranks_no_copy\": %d, \"damaged\": %d}",
+                   i ? "," : "", s->step, s->nodes_seen, s->nodes_complete,
+                   s->ranks, s->bytes, state, none ? "false" : "true", two, one,
+                   none, s->damaged);
+        else if (ls->verify)
+            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-11s %5d %5d %5d %d\n",
+                   s->step, s->nodes_seen, s->ranks, s->bytes, state, two, one,
+                   none, s->damaged);
+        else
+            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-11s %5d %5d %5d\n",
+                   s->step, s->nodes_seen, s->ranks, s->bytes, state, two, one, none);
+    }
+    if (ls->json)
+        printf("\n]}\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cache-dir", required_argument, NULL, 'c'}, {"job", required_argument, NULL, 'j'},
+        {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    ls_t ls = {0};
+    int c, damaged = 0;
+    while ((c = getopt_long(argc, argv, "c:j:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ls.root = optarg; break;
+        case 'j': ls.job = optarg; break;
+        case 'v': ls.verify = 1; break;
+        case 'J': ls.json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (ls.root == NULL || ls.job == NULL || !config_valid_name(ls.job)) {
+        usage(stderr);
+        return 2;
+    }
+    snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root, ls.job);
+    if (find_nodes(&ls) != 0) {
+        fprintf(stderr, "ckpt-ls: no job '%s' under %s\n", ls.job, ls.root);
+        return 1;
+    }
+    for (int i = 0; i < ls.nnodes; i++)
+        scan_node(&ls, ls.node_ids[i]);
+    qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
+    print(&ls);
+    for (int i = 0; i < ls.nsteps; i++) {
+        damaged += ls.steps[i].damaged;
+        free(ls.steps[i].copies);
+    }
+    free(ls.steps);
+    free(ls.node_ids);
+    return ls.verify && damaged ? 1 : 0;
+}
