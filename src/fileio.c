@@ -123,10 +123,10 @@ static int for_each_window(int fd, uint64_t off, uint64_t len, window_fn fn,
     while (len > 0) {
         uint64_t base = off & ~(page - 1), skip = off - base;
         size_t n = (size_t)(len < WINDOW - skip ? len : WINDOW - skip);
-        char *m = mmap(NULL, skip + n, PROT_READ, MAP_SHARED, fd, (off_t)base);
+        char *m = mmap(NULL, skip + n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
+                       (off_t)base);
         if (m == MAP_FAILED)
             return err_sys(e, errno, "map %s", path);
-        madvise(m, skip + n, MADV_SEQUENTIAL | MADV_WILLNEED);
         fn(m + skip, n, arg);
         munmap(m, skip + n);
         off += n;
@@ -160,16 +160,3 @@ int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
     return e->code;
 }
 
-static void copy_window(const void *p, size_t n, void *arg)
-{
-    char **dst = arg;
-    memcpy(*dst, p, n);
-    *dst += n;
-}
-
-int fio_copy_out(int fd, uint64_t off, uint64_t len, void *dst,
-                 const char *path, ckpt_err_t *e)
-{
-    char *cursor = dst;
-    return for_each_window(fd, off, len, copy_window, &cursor, path, e);
-}

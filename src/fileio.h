@@ -21,8 +21,4 @@ int fio_file_size(const char *path, uint64_t *size); /* 0 or -1 */
 int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
                ckpt_err_t *e);
 
-/* Copy len bytes at off of the file into dst, through the same window. */
-int fio_copy_out(int fd, uint64_t off, uint64_t len, void *dst,
-                 const char *path, ckpt_err_t *e);
-
 #endif

@@ -102,27 +102,44 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double now(void);
+
+/* At verbose 3, how long each phase took: where a slow save spends time. */
+static void lap(ckpt_t *ck, const char *phase, double *t)
+{
+    double t1 = now();
+    log_msg(&ck->log, LOG_DEBUG, "save: %s %.1f ms", phase, 1e3 * (t1 - *t));
+    *t = t1;
+}
+
 static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
+    double t = now();
     step_prepare(ck, s->step, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     killpoint("save-prepared", ck->rank);
     cache_rank_path(&ck->cache, s->step, ck->rank, 1, s->tmp, sizeof s->tmp);
+    lap(ck, "prepare", &t);
     rankfile_create(s->tmp, &ck->regions, s->step, ck->rank, &s->plan, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
+    lap(ck, "hash and HDF5 skeleton", &t);
     stream_step(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
+    lap(ck, "write, stream and fsync", &t);
     publish_files(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     killpoint("save-published", ck->rank);
+    lap(ck, "publish", &t);
     commit_step(ck, s, e);
     killpoint("save-committed", ck->rank);
-    if (err_agree(ck->comm, e) == CKPT_OK)
+    if (err_agree(ck->comm, e) == CKPT_OK) {
+        lap(ck, "commit", &t);
         return CKPT_OK;
+    }
 discard:
     step_discard(ck, s->step);
     return e->code;

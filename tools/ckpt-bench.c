@@ -151,13 +151,26 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The median over rounds of phase p's speed relative to its baseline in the
+ * same round: robust against a disk whose speed drifts between rounds. */
+static double ratio(bench_t *b, int p, int base, double limit)
+{
+    double v[64];
+    int n = b->rounds < 64 ? b->rounds : 64;
+    for (int r = 0; r < n; r++)
+        v[r] = b->t[base][r] / (b->t[p][r] * limit);
+    return median(v, n);
+}
+
 static void report(bench_t *b, double extra_mib)
 {
-    double gbs[NPHASE], total = (double)b->bytes * b->size;
+    double gbs[NPHASE], rat[NPHASE], total = (double)b->bytes * b->size;
     /* what each phase is compared with, and the ideal fraction of it */
     static const int base[NPHASE] = {RAW_WRITE, RAW_READ, RAW_WRITE, RAW_WRITE,
                                       RAW_READ, RAW_READ};
     static const double limit[NPHASE] = {1, 1, 1, 0.5, 1, 1};
+    for (int p = 0; p < NPHASE; p++)
+        rat[p] = ratio(b, p, base[p], limit[p]);
     for (int p = 0; p < NPHASE; p++)
         gbs[p] = total / median(b->t[p], b->rounds) / 1e9;
     if (b->json) {
@@ -166,16 +179,16 @@ static void report(bench_t *b, double extra_mib)
                b->rounds, extra_mib);
         for (int p = 0; p < NPHASE; p++)
             printf(", \"%s_gbs\": %.4f, \"%s_ratio\": %.3f", phase_key[p], gbs[p],
-                   phase_key[p], gbs[p] / (gbs[base[p]] * limit[p]));
+                   phase_key[p], rat[p]);
         printf("}\n");
         return;
     }
     printf("ckpt-bench: %d ranks, %d per node, %.1f MiB per rank, %d rounds "
            "(median)\n", b->size, b->rpn, (double)b->bytes / 1048576, b->rounds);
-    printf("%-18s %10s %10s  %s\n", "phase", "GB/s", "ratio", "ratio against");
+    printf("%-18s %10s %10s  %s\n", "phase", "GB/s", "ratio", "ratio (median of per-round ratios) against");
     for (int p = 0; p < NPHASE; p++)
-        printf("%-18s %10.3f %10.3f  %s%s\n", phase_name[p], gbs[p],
-               gbs[p] / (gbs[base[p]] * limit[p]), phase_name[base[p]],
+        printf("%-18s %10.3f %10.3f  %s%s\n", phase_name[p], gbs[p], rat[p],
+               phase_name[base[p]],
                limit[p] < 1 ? " / 2 (two copies per node)" : "");
     printf("extra memory per rank (peak RSS beyond the data): %.1f MiB\n", extra_mib);
 }
@@ -244,8 +257,8 @@ int main(int argc, char **argv)
         ckpt_protect(partner, "data", b.buf, b.bytes, CKPT_BYTE);
         /* An unmeasured first round: virtual disks are much slower on blocks
          * never written before, and that must not favour either side. */
-        rc = round_once(&b, 0, single, partner);
         base_kib = rss_kib();
+        rc = round_once(&b, 0, single, partner);
         for (int r = 0; r < b.rounds && rc == 0; r++)
             rc = round_once(&b, r, single, partner);
         peak_kib = rss_kib();
