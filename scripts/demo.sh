@@ -28,10 +28,13 @@ echo "== 3. node 2 is lost with its SSD: rm -rf $D/cache/demo/node-2"
 rm -rf "$D/cache/demo/node-2"
 "$B/ckpt-ls" -c "$D/cache" -j demo
 
-echo "== 4. restart on a replacement node"
-mpi -c "$D/demo.conf" 2>&1 | tee "$D/run.out" | grep -E 'resumed|fetched|done' | head -8
-echo "-- after the restore every step is back at two copies per rank:"
+echo "== 4. restart on a replacement node: restore only (-n 30)"
+mpi -c "$D/demo.conf" -n 30 2>&1 | grep -E 'resumed|fetched' | head -8
+echo "-- step 30 is back at two verified copies per rank (refilled from partners):"
 "$B/ckpt-ls" -c "$D/cache" -j demo --verify
+
+echo "== 5. training goes on to step 60"
+mpi -c "$D/demo.conf" 2>&1 | tee "$D/run.out" | grep -E 'resumed|done'
 
 ref=$(grep -o 'weights hash [0-9a-f]*' "$D/ref.out")
 got=$(grep -o 'weights hash [0-9a-f]*' "$D/run.out")
