@@ -40,8 +40,11 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     MPI_Comm_rank(ck->comm, &ck->rank);
     MPI_Comm_size(ck->comm, &ck->nranks);
     ck->log.rank = ck->rank;
+    ck->log.verbose = LOG_WARN; /* until the configuration says otherwise, so
+                                   that a bad configuration is reported */
     config_load(&ck->cfg, config_path, e);
-    ck->log.verbose = ck->cfg.verbose;
+    if (e->code == CKPT_OK)
+        ck->log.verbose = ck->cfg.verbose;
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     topo_build(&ck->topo, ck->comm, ck->cfg.ranks_per_node,

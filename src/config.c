@@ -13,9 +13,14 @@ extern char *program_invocation_short_name;
 typedef int (*parse_fn)(ckpt_config_t *cfg, const char *key, const char *val,
                         const char *origin, ckpt_err_t *e);
 
+/* A key is parsed by `parse`, or, for integer keys, stored at `offset`
+ * within [lo, hi] with `want` describing the range in error messages. */
 typedef struct {
     const char *key;
     parse_fn parse;
+    size_t offset;
+    int lo, hi;
+    const char *want;
 } key_def;
 
 static int bad(ckpt_err_t *e, const char *origin, const char *key,
@@ -66,14 +71,6 @@ static int p_cache_dir(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
-static int p_ranks_per_node(ckpt_config_t *c, const char *k, const char *v,
-                            const char *o, ckpt_err_t *e)
-{
-    if (parse_int(v, 0, 1 << 20, &c->ranks_per_node))
-        return bad(e, o, k, v, "0 (detect) or a positive number of ranks");
-    return CKPT_OK;
-}
-
 static int p_redundancy(ckpt_config_t *c, const char *k, const char *v,
                         const char *o, ckpt_err_t *e)
 {
@@ -86,40 +83,29 @@ static int p_redundancy(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
-static int p_partner_distance(ckpt_config_t *c, const char *k, const char *v,
-                              const char *o, ckpt_err_t *e)
-{
-    if (parse_int(v, 1, 1 << 20, &c->partner_distance))
-        return bad(e, o, k, v, "a positive number of nodes");
-    return CKPT_OK;
-}
-
-static int p_keep_local(ckpt_config_t *c, const char *k, const char *v,
-                        const char *o, ckpt_err_t *e)
-{
-    if (parse_int(v, 1, 1 << 20, &c->keep_local))
-        return bad(e, o, k, v, "a positive number of steps");
-    return CKPT_OK;
-}
-
-static int p_verbose(ckpt_config_t *c, const char *k, const char *v,
-                     const char *o, ckpt_err_t *e)
-{
-    if (parse_int(v, 0, 3, &c->verbose))
-        return bad(e, o, k, v, "0 (silent) to 3 (debug)");
-    return CKPT_OK;
-}
+#define INT_KEY(name, lo, hi, want) \
+    {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want}
 
 static const key_def keys[] = {
-    {"job", p_job},
-    {"cache_dir", p_cache_dir},
-    {"ranks_per_node", p_ranks_per_node},
-    {"redundancy", p_redundancy},
-    {"partner_distance", p_partner_distance},
-    {"keep_local", p_keep_local},
-    {"verbose", p_verbose},
+    {"job", p_job, 0, 0, 0, NULL},
+    {"cache_dir", p_cache_dir, 0, 0, 0, NULL},
+    INT_KEY(ranks_per_node, 0, 1 << 20, "0 (detect) or a positive number of ranks"),
+    {"redundancy", p_redundancy, 0, 0, 0, NULL},
+    INT_KEY(partner_distance, 1, 1 << 20, "a positive number of nodes"),
+    INT_KEY(keep_local, 1, 1 << 20, "a positive number of steps"),
+    INT_KEY(verbose, 0, 3, "0 (silent) to 3 (debug)"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
+
+static int apply(ckpt_config_t *c, const key_def *def, const char *val,
+                 const char *origin, ckpt_err_t *e)
+{
+    if (def->parse)
+        return def->parse(c, def->key, val, origin, e);
+    if (parse_int(val, def->lo, def->hi, (int *)((char *)c + def->offset)))
+        return bad(e, origin, def->key, val, def->want);
+    return CKPT_OK;
+}
 
 static const key_def *find_key(const char *key)
 {
@@ -178,7 +164,7 @@ static int parse_line(ckpt_config_t *c, char *line, const char *origin,
     def = find_key(key);
     if (def == NULL)
         return err_set(e, CKPT_ECONFIG, "%s: unknown key '%s'", origin, key);
-    return def->parse(c, key, val, origin, e);
+    return apply(c, def, val, origin, e);
 }
 
 static int load_file(ckpt_config_t *c, const char *path, ckpt_err_t *e)
@@ -214,7 +200,7 @@ static int load_env(ckpt_config_t *c, ckpt_err_t *e)
         if (val == NULL)
             continue;
         snprintf(origin, sizeof origin, "environment %s", var);
-        if (keys[i].parse(c, keys[i].key, val, origin, e) != CKPT_OK)
+        if (apply(c, &keys[i], val, origin, e) != CKPT_OK)
             return e->code;
     }
     return CKPT_OK;
