@@ -12,4 +12,9 @@ typedef struct ckpt_log {
 void log_msg(const ckpt_log_t *lg, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Monotonic seconds. */
+double log_now(void);
+/* At debug level, how long the phase since *t took; *t becomes now. */
+void log_lap(const ckpt_log_t *lg, const char *phase, double *t);
+
 #endif

@@ -302,13 +302,16 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     char path[PATH_MAX];
     rf_index_t idx = {0};
     int ok_local, fetchable;
+    double t = log_now();
     if (!all(ck, p->have_local || p->partner_has))
         return NOT_AVAILABLE;
     ok_local = p->have_local && verify_local(ck, p);
+    log_lap(&ck->log, "restore: verify own copy", &t);
     fetchable = ok_local || p->partner_has;
     if (!all(ck, fetchable))
         return NOT_AVAILABLE;
     fetch_from_partner(ck, p, !ok_local, e);
+    log_lap(&ck->log, "restore: fetch from partner", &t);
     if (err_agree(ck->comm, e) != CKPT_OK) {
         if (e->code != CKPT_ECORRUPT)
             return e->code;
@@ -319,10 +322,13 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
     if (rankfile_index(path, &idx, e) == CKPT_OK)
         check_regions(ck, &idx, p->step, e);
+    log_lap(&ck->log, "restore: index and compare", &t);
     if (err_agree(ck->comm, e) == CKPT_OK) {
         copy_regions(ck, &idx, path, e);
+        log_lap(&ck->log, "restore: copy", &t);
         if (err_agree(ck->comm, e) == CKPT_OK)
             refill_partner_copies(ck, p, !ok_local);
+        log_lap(&ck->log, "restore: refill", &t);
     }
     rankfile_index_free(&idx);
     return e->code;

@@ -95,49 +95,33 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     return e->code;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double now(void);
-
-/* At verbose 3, how long each phase took: where a slow save spends time. */
-static void lap(ckpt_t *ck, const char *phase, double *t)
-{
-    double t1 = now();
-    log_msg(&ck->log, LOG_DEBUG, "save: %s %.1f ms", phase, 1e3 * (t1 - *t));
-    *t = t1;
-}
 
 static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
-    double t = now();
+    double t = log_now();
     step_prepare(ck, s->step, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     killpoint("save-prepared", ck->rank);
     cache_rank_path(&ck->cache, s->step, ck->rank, 1, s->tmp, sizeof s->tmp);
-    lap(ck, "prepare", &t);
+    log_lap(&ck->log, "save: prepare", &t);
     rankfile_create(s->tmp, &ck->regions, s->step, ck->rank, &s->plan, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
-    lap(ck, "hash and HDF5 skeleton", &t);
+    log_lap(&ck->log, "save: hash and HDF5 skeleton", &t);
     stream_step(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
-    lap(ck, "write, stream and fsync", &t);
+    log_lap(&ck->log, "save: write, stream and fsync", &t);
     publish_files(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     killpoint("save-published", ck->rank);
-    lap(ck, "publish", &t);
+    log_lap(&ck->log, "save: publish", &t);
     commit_step(ck, s, e);
     killpoint("save-committed", ck->rank);
     if (err_agree(ck->comm, e) == CKPT_OK) {
-        lap(ck, "commit", &t);
+        log_lap(&ck->log, "save: commit", &t);
         return CKPT_OK;
     }
 discard:
@@ -150,7 +134,7 @@ int save_step(ckpt_t *ck, int64_t step)
     const topo_t *t = &ck->topo;
     ckpt_err_t *e = &ck->err;
     save_t s = {.step = step};
-    double t0 = now();
+    double t0 = log_now();
     s.in = calloc((size_t)t->nclients + 1, sizeof *s.in);
     s.in_path = calloc((size_t)t->nclients + 1, sizeof *s.in_path);
     if (s.in == NULL || s.in_path == NULL)
@@ -159,7 +143,7 @@ int save_step(ckpt_t *ck, int64_t step)
         if (topo_is_leader(t))
             cache_retain(&ck->cache, ck->cfg.keep_local, step, &ck->log);
         log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
-                " bytes in %.3f s", step, s.plan.size, now() - t0);
+                " bytes in %.3f s", step, s.plan.size, log_now() - t0);
     }
     plan_free(&s.plan);
     free(s.in);
