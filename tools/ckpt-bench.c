@@ -269,6 +269,9 @@ int main(int argc, char **argv)
     }
     ckpt_finalize(&single);
     ckpt_finalize(&partner);
+    for (int p = 0; p < NPHASE; p++)
+        free(b.t[p]);
+    free(b.buf);
     MPI_Finalize();
     return rc ? 1 : 0;
 }
