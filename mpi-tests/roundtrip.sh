@@ -1,7 +1,8 @@
 #!/bin/bash
 # Round trips on many shapes of job, and 1 GiB per rank once.
 . "$(dirname "$0")/common.sh"
-for shape in "1 1" "2 1" "4 2" "7 2" "16 4" "5 3"; do
+# ranks_per_node 0: nodes detected by shared memory (one node here).
+for shape in "1 1" "2 1" "4 2" "7 2" "16 4" "5 3" "3 0"; do
     set -- $shape
     ok "round trip, $1 ranks, ranks_per_node $2" \
         run "$1" "$top_builddir/mpi-tests/t_roundtrip" "$2"
