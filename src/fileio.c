@@ -113,50 +113,49 @@ int fio_file_size(const char *path, uint64_t *size)
     return 0;
 }
 
-/* Calls fn on each mapped window of [off, off+len). */
-typedef void (*window_fn)(const void *p, size_t n, void *arg);
-
-static int for_each_window(int fd, uint64_t off, uint64_t len, window_fn fn,
-                           void *arg, const char *path, ckpt_err_t *e)
+int fio_hash_range(int fd, uint64_t off, uint64_t len, uint64_t *digest,
+                   const char *path, ckpt_err_t *e)
 {
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    while (len > 0) {
+    struct stat st;
+    XXH3_state_t *h;
+    /* Mapping past the end of the file would raise SIGBUS: check first. */
+    if (fstat(fd, &st) != 0)
+        return err_sys(e, errno, "stat %s", path);
+    if (off + len < off || off + len > (uint64_t)st.st_size)
+        return err_set(e, CKPT_ECORRUPT, "%s is shorter than its contents say",
+                       path);
+    if ((h = XXH3_createState()) == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory hashing %s", path);
+    XXH3_64bits_reset(h);
+    while (len > 0 && e->code == CKPT_OK) {
         uint64_t base = off & ~(page - 1), skip = off - base;
         size_t n = (size_t)(len < WINDOW - skip ? len : WINDOW - skip);
         char *m = mmap(NULL, skip + n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
                        (off_t)base);
-        if (m == MAP_FAILED)
-            return err_sys(e, errno, "map %s", path);
-        fn(m + skip, n, arg);
+        if (m == MAP_FAILED) {
+            err_sys(e, errno, "map %s", path);
+            break;
+        }
+        XXH3_64bits_update(h, m + skip, n);
         munmap(m, skip + n);
         off += n;
         len -= n;
     }
-    return CKPT_OK;
-}
-
-static void hash_window(const void *p, size_t n, void *arg)
-{
-    XXH3_64bits_update(arg, p, n);
+    if (e->code == CKPT_OK)
+        *digest = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return e->code;
 }
 
 int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
                ckpt_err_t *e)
 {
     struct stat st;
-    XXH3_state_t *st3;
-    /* A file shorter than the map would raise SIGBUS: check first. */
     if (fstat(fd, &st) != 0)
         return err_sys(e, errno, "stat %s", path);
     if ((uint64_t)st.st_size != size)
         return err_set(e, CKPT_ECORRUPT, "%s has %lld bytes, expected %llu",
                        path, (long long)st.st_size, (unsigned long long)size);
-    if ((st3 = XXH3_createState()) == NULL)
-        return err_set(e, CKPT_ENOMEM, "out of memory hashing %s", path);
-    XXH3_64bits_reset(st3);
-    if (for_each_window(fd, 0, size, hash_window, st3, path, e) == CKPT_OK)
-        *digest = XXH3_64bits_digest(st3);
-    XXH3_freeState(st3);
-    return e->code;
+    return fio_hash_range(fd, 0, size, digest, path, e);
 }
-

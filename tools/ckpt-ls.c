@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 typedef struct {
     int64_t step;
@@ -82,11 +81,10 @@ static int datasets_ok(const char *path, int fd)
     if (rankfile_index(path, &idx, &e) != CKPT_OK)
         return 0;
     for (int i = 0; i < idx.n && ok; i++) {
-        uint64_t len = idx.d[i].count * type_size((ckpt_type_t)idx.d[i].type);
-        unsigned char *buf = malloc(len ? len : 1);
-        ok = buf && fio_pread(fd, buf, len, idx.d[i].off, path, &e) == CKPT_OK &&
-             XXH3_64bits(buf, len) == idx.d[i].checksum;
-        free(buf);
+        uint64_t len = idx.d[i].count * type_size((ckpt_type_t)idx.d[i].type),
+                 sum = 0;
+        ok = fio_hash_range(fd, idx.d[i].off, len, &sum, path, &e) == CKPT_OK &&
+             sum == idx.d[i].checksum;
     }
     rankfile_index_free(&idx);
     return ok;
