@@ -102,12 +102,16 @@ static int alloc_slots(walk_t *w, size_t chunk)
     return 0;
 }
 
-/* Starts writing a chunk to the device now, without waiting: the fsync at
- * the end then finds little left to do, and the disk works while the next
- * chunks are copied and sent. */
-static void start_writeback(int fd, const piece_t *p)
+/* Writes a piece unless this stream already failed, then starts its
+ * writeback without waiting: the fsync at the end finds little left to do,
+ * and the disk works while the next chunks are copied and sent. */
+static void write_piece(int fd, const void *bytes, const piece_t *p,
+                        const char *path, ckpt_err_t *e)
 {
-    sync_file_range(fd, (off_t)p->off, (off_t)p->len, SYNC_FILE_RANGE_WRITE);
+    if (fd < 0 || e->code != CKPT_OK)
+        return;
+    if (fio_pwrite(fd, bytes, p->len, p->off, path, e) == CKPT_OK)
+        sync_file_range(fd, (off_t)p->off, (off_t)p->len, SYNC_FILE_RANGE_WRITE);
 }
 
 /* ---- sending side ---- */
@@ -161,10 +165,7 @@ static int send_next(MPI_Comm comm, osend_t *s)
                           &o->err) != CKPT_OK)
                 memset(sl->buf, 0, p->len); /* keep the stream going */
         }
-        if (o->local_fd >= 0 && o->err.code == CKPT_OK &&
-            fio_pwrite(o->local_fd, bytes, p->len, p->off, o->local_path,
-                       &o->err) == CKPT_OK)
-            start_writeback(o->local_fd, p);
+        write_piece(o->local_fd, bytes, p, o->local_path, &o->err);
         if (o->peer >= 0)
             MPI_Isend(bytes, (int)p->len, MPI_BYTE, o->peer, TAG_DATA, comm,
                       &sl->req);
@@ -259,9 +260,7 @@ static int recv_advance(MPI_Comm comm, orecv_t *r)
         }
         if (w->hash)
             XXH3_64bits_update(w->hash, bytes, p->len);
-        if (w->fd >= 0 && r->i->err.code == CKPT_OK &&
-            fio_pwrite(w->fd, bytes, p->len, p->off, w->path, &r->i->err) == CKPT_OK)
-            start_writeback(w->fd, p);
+        write_piece(w->fd, bytes, p, w->path, &r->i->err);
         if (sl)
             sl->done = 0;
         w->next++;
