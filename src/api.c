@@ -53,9 +53,11 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     cache_init(&ck->cache, ck->cfg.cache_dir, ck->cfg.job, ck->topo.node);
-    ck->cache.reaper = reaper_start();
-    if (topo_is_leader(&ck->topo))
+    /* Only a node's leader discards steps, so only it needs a reaper. */
+    if (topo_is_leader(&ck->topo)) {
+        ck->cache.reaper = reaper_start();
         cache_clean(&ck->cache, &ck->log);
+    }
     report_single(ck);
     return err_agree(ck->comm, e);
 }

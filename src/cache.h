@@ -33,8 +33,9 @@ int64_t cache_newest_step(const cache_t *c, int64_t bound);
  * temporary files, discarded steps. Run by one rank per node. */
 void cache_clean(const cache_t *c, const ckpt_log_t *lg);
 
-/* Removes a step directory, first making it incomplete (MANIFEST goes first,
- * so that a crash halfway leaves a step that is visibly incomplete). */
+/* Removes a step: an atomic rename to discard-* (the step is complete or
+ * gone, never half-deleted), then removal by the reaper, or at once without
+ * one. Leftover discard-* directories are removed by cache_clean. */
 int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e);
 
 /* Keeps the newest `keep` complete steps, and always `current`. */

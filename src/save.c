@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct save {
@@ -94,7 +93,6 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     free(mine);
     return e->code;
 }
-
 
 static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
