@@ -1,0 +1,56 @@
+/* Runs a batch of HTTP requests over libcurl's multi interface, a bounded
+ * number in flight, each retried with exponential backoff and jitter on
+ * transient failures (408, 429, 500, 502, 503, 504, timeouts, resets, short
+ * bodies) and honouring Retry-After, until it has kept failing for the
+ * storage timeout. Any other failure stops the batch at once. */
+#ifndef CKPT_HTTP_H
+#define CKPT_HTTP_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include "storage_impl.h"
+
+typedef struct http_req http_req_t;
+
+/* Sets the URL and the headers of one attempt (a signature has a date, so
+ * each attempt is prepared afresh). */
+typedef int (*http_prepare_fn)(void *ctx, http_req_t *r, CURL *h,
+                               struct curl_slist **headers, ckpt_err_t *e);
+
+struct http_req {
+    /* Set by the caller. */
+    int op;                   /* st_op_t, for the counters */
+    const char *method;       /* GET, PUT, DELETE */
+    const char *what;         /* the object, for messages */
+    http_prepare_fn prepare;
+    void *ctx;
+    const char *body;         /* request body in memory, or NULL ... */
+    const int *src_fd;        /* ... or bytes of these files read back to back */
+    const uint64_t *src_size;
+    int src_n;
+    uint64_t body_off, body_len;
+    char md5[32];             /* Content-MD5 of the body (base64), or "" */
+    uint64_t range_off, range_len; /* a ranged GET when range_len > 0 */
+    int sink_fd;              /* a 2xx body goes to sink_fd at offset sink_off */
+    uint64_t sink_off;        /* ... unless sink_fd < 0: then to resp */
+    /* Results. */
+    long status;
+    char *resp;               /* the body (when not sunk), NUL-terminated */
+    size_t resp_len, resp_cap;
+    char error_code[64];      /* x-ms-error-code of a failure */
+    /* The engine's. */
+    CURL *h;
+    struct curl_slist *hdrs;
+    int state, tries;
+    uint64_t pos, got;
+    double first_fail, next_try, retry_after;
+};
+
+/* Runs the n requests, at most st->concurrency at a time. On failure e says
+ * which request failed and why; *failed (may be NULL) gets its index. */
+int http_run(storage_t *st, http_req_t *r, int n, int *failed, ckpt_err_t *e);
+void http_req_free(http_req_t *r);
+/* Up to want bytes of r's body at offset at; the count, or -1. */
+int http_body_read(const http_req_t *r, char *p, uint64_t at, size_t want);
+
+#endif
