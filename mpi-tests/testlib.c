@@ -47,6 +47,13 @@ const char *tl_dir(const char *name)
     return dir;
 }
 
+const char *tl_dir_of(const char *name)
+{
+    static char dir[700];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    return dir;
+}
+
 const char *tl_config(const char *name, const char *text)
 {
     static char path[800];

@@ -23,6 +23,8 @@ int tl_main(int argc, char **argv, const char *suite, const tl_test_t *tests);
  * file in it holding `text` plus cache_dir and job lines. */
 const char *tl_dir(const char *name);
 const char *tl_config(const char *name, const char *text);
+/* The test's directory as tl_dir made it, left as it is. */
+const char *tl_dir_of(const char *name);
 
 /* Deterministic contents: byte i of region `region` of `rank` at `step`. */
 void tl_fill(void *buf, size_t bytes, int64_t step, int rank, int region);

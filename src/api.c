@@ -18,7 +18,11 @@ static int agree_args(ckpt_t *ck, int ok, const char *msg)
     err_clear(&ck->err);
     if (!ok)
         err_set(&ck->err, CKPT_EINVAL, "rank %d: %s", ck->rank, msg);
-    return err_agree(ck->comm, &ck->err);
+    if (err_agree(ck->comm, &ck->err) != CKPT_OK)
+        return ck->err.code;
+    /* Every collective call is also when finished uploads are noticed. */
+    wb_poll(ck);
+    return CKPT_OK;
 }
 
 static void report_single(ckpt_t *ck)
@@ -59,11 +63,14 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
         cache_clean(&ck->cache, &ck->log);
     }
     report_single(ck);
-    return err_agree(ck->comm, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    return wb_init(ck);
 }
 
 static void free_handle(ckpt_t *ck)
 {
+    wb_free(&ck->wb);
     reaper_stop(ck->cache.reaper);
     topo_free(&ck->topo);
     region_set_free(&ck->regions);
@@ -95,14 +102,22 @@ int ckpt_init(MPI_Comm comm, const char *config_path, ckpt_t **out)
     return CKPT_OK;
 }
 
+/* Pending uploads finish first (and the newest step goes to storage);
+ * their failure is reported, and the handle is freed all the same. */
 int ckpt_finalize(ckpt_t **ck)
 {
+    int rc;
     if (ck == NULL || *ck == NULL)
         return CKPT_EINVAL;
+    err_clear(&(*ck)->err);
+    rc = wb_finalize(*ck);
+    if (rc != CKPT_OK)
+        log_msg(&(*ck)->log, (*ck)->rank == 0 ? LOG_WARN : LOG_DEBUG, "%s",
+                (*ck)->err.msg);
     MPI_Barrier((*ck)->comm);
     free_handle(*ck);
     *ck = NULL;
-    return CKPT_OK;
+    return rc;
 }
 
 int ckpt_protect(ckpt_t *ck, const char *name, void *buf, size_t count,
@@ -185,8 +200,10 @@ int ckpt_wait(ckpt_t *ck, int64_t step, int level)
         return ck->err.code;
     if (query_level(ck, step, &have) != CKPT_OK || have >= level)
         return ck->err.code;
-    /* In cache mode nothing climbs in the background: waiting would never
-     * end. */
+    if (level == CKPT_LEVEL_STORAGE)
+        return wb_wait(ck, step);
+    /* Nothing climbs the cache levels in the background: waiting would
+     * never end. */
     return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is at level %d "
                    "and will not reach level %d (no background transfer is "
                    "pending)", step, have, level);

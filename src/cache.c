@@ -164,8 +164,16 @@ int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
     return CKPT_OK;
 }
 
+static int is_pinned(int64_t step, const int64_t *pinned, int npinned)
+{
+    for (int i = 0; i < npinned; i++)
+        if (pinned[i] == step)
+            return 1;
+    return 0;
+}
+
 void cache_retain(cache_t *c, int keep, int64_t current,
-                  const ckpt_log_t *lg)
+                  const int64_t *pinned, int npinned, const ckpt_log_t *lg)
 {
     ckpt_err_t e = {0};
     int64_t *steps;
@@ -173,7 +181,7 @@ void cache_retain(cache_t *c, int keep, int64_t current,
     if (cache_list_steps(c, &steps, &n, &e) != CKPT_OK)
         return;
     for (int i = 0; i < n; i++) {
-        if (steps[i] == current)
+        if (steps[i] == current || is_pinned(steps[i], pinned, npinned))
             continue;
         if (kept < keep) {
             kept++;

@@ -83,6 +83,66 @@ static int p_redundancy(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
+/* A size in MiB: "16", "16M", "16MiB"; Azure allows blocks up to 4000 MiB. */
+static int p_block_size(ckpt_config_t *c, const char *k, const char *v,
+                        const char *o, ckpt_err_t *e)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || n < 1 || n > 4000 ||
+        (*end && strcmp(end, "M") && strcmp(end, "MiB")))
+        return bad(e, o, k, v, "1 to 4000 MiB, as in '16MiB'");
+    c->upload_block_size_mib = (int)n;
+    return CKPT_OK;
+}
+
+static int p_mode(ckpt_config_t *c, const char *k, const char *v,
+                  const char *o, ckpt_err_t *e)
+{
+    if (!strcmp(v, "cache"))
+        c->mode = MODE_CACHE;
+    else if (!strcmp(v, "writeback"))
+        c->mode = MODE_WRITEBACK;
+    else
+        return bad(e, o, k, v, "'cache' or 'writeback'");
+    return CKPT_OK;
+}
+
+static int p_url(ckpt_config_t *c, const char *k, const char *v,
+                 const char *o, ckpt_err_t *e)
+{
+    if (strlen(v) >= sizeof c->storage_url || strchr(v, '?') ||
+        (*v && strncmp(v, "file:///", 8) && strncmp(v, "https://", 8) &&
+         strncmp(v, "http://", 7)))
+        return bad(e, o, k, v, "file:///<absolute path> or an https:// "
+                   "container URL (no SAS token in it: use storage_sas)");
+    snprintf(c->storage_url, sizeof c->storage_url, "%s", v);
+    return CKPT_OK;
+}
+
+static int p_account(ckpt_config_t *c, const char *k, const char *v,
+                     const char *o, ckpt_err_t *e)
+{
+    if (strlen(v) >= sizeof c->storage_account)
+        return bad(e, o, k, v, "an account name");
+    snprintf(c->storage_account, sizeof c->storage_account, "%s", v);
+    return CKPT_OK;
+}
+
+/* Secrets: a bad one is reported without its value. */
+static int p_secret(ckpt_config_t *c, const char *k, const char *v,
+                    const char *o, ckpt_err_t *e)
+{
+    int key = !strcmp(k, "storage_key");
+    char *dst = key ? c->storage_key : c->storage_sas;
+    size_t cap = key ? sizeof c->storage_key : sizeof c->storage_sas;
+    if (strlen(v) >= cap)
+        return err_set(e, CKPT_ECONFIG, "%s: the value of key '%s' is too "
+                       "long", o, k);
+    snprintf(dst, cap, "%s", v);
+    return CKPT_OK;
+}
+
 #define INT_KEY(name, lo, hi, want) \
     {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want}
 
@@ -94,6 +154,17 @@ static const key_def keys[] = {
     INT_KEY(partner_distance, 1, 1 << 20, "a positive number of nodes"),
     INT_KEY(keep_local, 1, 1 << 20, "a positive number of steps"),
     INT_KEY(verbose, 0, 3, "0 (silent) to 3 (debug)"),
+    {"mode", p_mode, 0, 0, 0, NULL},
+    {"storage_url", p_url, 0, 0, 0, NULL},
+    {"storage_account", p_account, 0, 0, 0, NULL},
+    {"storage_key", p_secret, 0, 0, 0, NULL},
+    {"storage_sas", p_secret, 0, 0, 0, NULL},
+    INT_KEY(persist_every, 1, 1 << 30, "a positive number of steps"),
+    INT_KEY(keep_remote, 0, 1 << 30, "0 (keep all) or a positive number of steps"),
+    {"upload_block_size", p_block_size, 0, 0, 0, NULL},
+    INT_KEY(upload_concurrency, 1, 256, "1 to 256 requests"),
+    INT_KEY(prefix_spread, 0, 1, "0 or 1"),
+    INT_KEY(storage_timeout, 1, 7 * 86400, "a positive number of seconds"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -130,6 +201,32 @@ static void set_defaults(ckpt_config_t *c)
     c->partner_distance = 1;
     c->keep_local = 2;
     c->verbose = 1;
+    c->persist_every = 1;
+    c->upload_block_size_mib = 16;
+    c->upload_concurrency = 8;
+    c->prefix_spread = 1;
+    c->storage_timeout = 600;
+}
+
+/* Azure's own variables fill what the file and CKPT_* left empty. */
+static void azure_env(ckpt_config_t *c)
+{
+    const char *v;
+    if (!c->storage_account[0] && (v = getenv("AZURE_STORAGE_ACCOUNT")))
+        snprintf(c->storage_account, sizeof c->storage_account, "%s", v);
+    if (!c->storage_key[0] && (v = getenv("AZURE_STORAGE_KEY")))
+        snprintf(c->storage_key, sizeof c->storage_key, "%s", v);
+    if (!c->storage_sas[0] && (v = getenv("AZURE_STORAGE_SAS_TOKEN")))
+        snprintf(c->storage_sas, sizeof c->storage_sas, "%s", v);
+}
+
+static int resolve_mode(ckpt_config_t *c, ckpt_err_t *e)
+{
+    if (c->mode == MODE_UNSET)
+        c->mode = c->storage_url[0] ? MODE_WRITEBACK : MODE_CACHE;
+    if (c->mode == MODE_WRITEBACK && !c->storage_url[0])
+        return err_set(e, CKPT_ECONFIG, "mode = writeback needs storage_url");
+    return CKPT_OK;
 }
 
 static char *trim(char *s)
@@ -211,5 +308,8 @@ int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e)
     set_defaults(cfg);
     if (path != NULL && load_file(cfg, path, e) != CKPT_OK)
         return e->code;
-    return load_env(cfg, e);
+    if (load_env(cfg, e) != CKPT_OK)
+        return e->code;
+    azure_env(cfg);
+    return resolve_mode(cfg, e);
 }

@@ -8,6 +8,7 @@
 #define CKPT_NAME_MAX 255
 
 enum { REDUNDANCY_SINGLE = 0, REDUNDANCY_PARTNER = 1 };
+enum { MODE_UNSET = 0, MODE_CACHE = 1, MODE_WRITEBACK = 2 };
 
 typedef struct ckpt_config {
     char job[CKPT_NAME_MAX + 1];
@@ -17,6 +18,17 @@ typedef struct ckpt_config {
     int partner_distance; /* partner node = (n + d) mod nodes */
     int keep_local;       /* complete steps kept per node */
     int verbose;          /* 0 .. 3 */
+    int mode;             /* MODE_*: cache, or writeback to storage_url */
+    char storage_url[1024];
+    char storage_account[256];
+    char storage_key[256];   /* a secret: never printed */
+    char storage_sas[2048];  /* a secret: never printed */
+    int persist_every;    /* upload every k-th step saved in this run */
+    int keep_remote;      /* committed steps kept in storage; 0: all */
+    int upload_block_size_mib;
+    int upload_concurrency;
+    int prefix_spread;    /* 0 or 1 */
+    int storage_timeout;  /* seconds a request may keep failing */
 } ckpt_config_t;
 
 /* Fill cfg from defaults, then the file at path (may be NULL), then the

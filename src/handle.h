@@ -8,8 +8,10 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "manifest.h"
 #include "region.h"
 #include "topology.h"
+#include "writeback.h"
 
 struct ckpt {
     MPI_Comm comm;        /* a duplicate of the caller's communicator */
@@ -20,6 +22,7 @@ struct ckpt {
     region_set_t regions;
     ckpt_log_t log;
     ckpt_err_t err;       /* the last outcome on this rank */
+    wb_t wb;              /* the STORAGE level */
 };
 
 /* Collective operations (save.c, restore.c). They fill ck->err. */
@@ -27,5 +30,7 @@ int save_step(ckpt_t *ck, int64_t step);
 int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
 int query_latest(ckpt_t *ck, int64_t *step);
 int query_level(ckpt_t *ck, int64_t step, int *level);
+/* Newest step whose own file every rank holds, with this rank's entry. */
+int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own);
 
 #endif

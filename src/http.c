@@ -222,7 +222,7 @@ static int finish(storage_t *st, CURLM *m, http_req_t *r, CURLcode c,
         r->first_fail = now;
     if (now - r->first_fail > st->timeout)
         return err_set(e, CKPT_ESTORAGE, "%s %s: still failing after %d tries "
-                       "over %.0f s (storage_timeout): %s", r->method, r->what,
+                       "over %.0f s " ST_DOWN_MARK ": %s", r->method, r->what,
                        r->tries, now - r->first_fail, why);
     wait = BACKOFF_FIRST * (double)(1u << (r->tries < 8 ? r->tries - 1 : 7));
     wait = (wait > BACKOFF_MAX ? BACKOFF_MAX : wait) *

@@ -6,10 +6,10 @@
 
 void log_msg(const ckpt_log_t *lg, int level, const char *fmt, ...)
 {
-    static const char *tag[] = {"", "warning: ", "", "debug: "};
+    static const char *tag[] = {"", "warning: ", "", "debug: ", ""};
     char line[1200];
     va_list ap;
-    if (lg == NULL || level > lg->verbose)
+    if (lg == NULL || (level == LOG_NOTE ? 1 : level) > lg->verbose)
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);

@@ -2,7 +2,8 @@
 #ifndef CKPT_LOG_H
 #define CKPT_LOG_H
 
-enum { LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+/* LOG_NOTE: progress shown from verbose 1, without the warning tag. */
+enum { LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_NOTE = 4 };
 
 typedef struct ckpt_log {
     int rank;

@@ -35,15 +35,42 @@ static char *format_body(const manifest_t *m, size_t *len)
     return buf;
 }
 
+int manifest_seal(char **text, size_t *len)
+{
+    char tail[64];
+    size_t n = (size_t)snprintf(tail, sizeof tail, "checksum %016" PRIx64 "\n",
+                                XXH3_64bits(*text, *len));
+    char *v = realloc(*text, *len + n + 1);
+    if (v == NULL)
+        return -1;
+    memcpy(v + *len, tail, n + 1);
+    *text = v;
+    *len += n;
+    return 0;
+}
+
+int manifest_unseal(char *text, size_t len)
+{
+    char *tail = len > 0 && text[len - 1] == '\n' ? memrchr(text, '\n', len - 1)
+                                                  : NULL;
+    uint64_t sum;
+    if (tail == NULL || sscanf(tail + 1, "checksum %" SCNx64, &sum) != 1 ||
+        sum != XXH3_64bits(text, (size_t)(tail + 1 - text)))
+        return -1;
+    tail[1] = '\0';
+    return 0;
+}
+
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
 {
-    char tmp[PATH_MAX + 8], path[PATH_MAX], tail[64];
+    char tmp[PATH_MAX + 8], path[PATH_MAX];
     size_t len;
     int fd, rc = CKPT_OK;
     char *body = format_body(m, &len);
-    if (body == NULL)
+    if (body == NULL || manifest_seal(&body, &len) != 0) {
+        free(body);
         return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
-    snprintf(tail, sizeof tail, "checksum %016" PRIx64 "\n", XXH3_64bits(body, len));
+    }
     snprintf(path, sizeof path, "%s/" MANIFEST_NAME, step_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -51,9 +78,7 @@ int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
         rc = err_sys(e, errno, "create %s", tmp);
         goto out;
     }
-    if (fio_pwrite(fd, body, len, 0, tmp, e) == CKPT_OK &&
-        fio_pwrite(fd, tail, strlen(tail), len, tmp, e) == CKPT_OK &&
-        fsync(fd) != 0)
+    if (fio_pwrite(fd, body, len, 0, tmp, e) == CKPT_OK && fsync(fd) != 0)
         err_sys(e, errno, "fsync %s", tmp);
     close(fd);
     if ((rc = e->code) != CKPT_OK)
@@ -128,20 +153,16 @@ static int read_text(const char *path, char **text, size_t *len,
 
 int manifest_read(const char *step_dir, manifest_t *m, ckpt_err_t *e)
 {
-    char path[PATH_MAX], *text = NULL, *tail;
+    char path[PATH_MAX], *text = NULL;
     size_t len = 0, nlines = 0;
-    uint64_t sum;
     memset(m, 0, sizeof *m);
     snprintf(path, sizeof path, "%s/" MANIFEST_NAME, step_dir);
     if (read_text(path, &text, &len, e) != CKPT_OK)
         goto out;
-    tail = len > 0 && text[len - 1] == '\n' ? memrchr(text, '\n', len - 1) : NULL;
-    if (tail == NULL || sscanf(tail + 1, "checksum %" SCNx64, &sum) != 1 ||
-        sum != XXH3_64bits(text, (size_t)(tail + 1 - text))) {
+    if (manifest_unseal(text, len) != 0) {
         err_set(e, CKPT_ECORRUPT, "%s is damaged (checksum)", path);
         goto out;
     }
-    tail[1] = '\0';
     for (char *p = text; *p; p++)
         nlines += *p == '\n';
     m->e = calloc(nlines + 1, sizeof *m->e);

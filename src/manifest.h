@@ -31,4 +31,10 @@ int manifest_read(const char *step_dir, manifest_t *m, ckpt_err_t *e);
 const mf_entry_t *manifest_find(const manifest_t *m, int rank);
 void manifest_free(manifest_t *m);
 
+/* The framing shared with the storage manifest: a text ends in a line
+ * "checksum <XXH3-64 of what precedes>". seal appends it (realloc'ing
+ * *text); unseal checks it and cuts it off (0), or finds damage (-1). */
+int manifest_seal(char **text, size_t *len);
+int manifest_unseal(char *text, size_t len);
+
 #endif

@@ -1,12 +1,13 @@
 /* ckpt_restore, ckpt_latest, ckpt_level: find the newest step whose data is
- * available for every rank (own copy or partner copy), verify it before any
- * caller buffer is touched, then refill lost copies so the step is back at
- * PARTNER level. */
+ * available for every rank (own copy, partner copy, or committed in
+ * storage), verify it before any caller buffer is touched, then refill lost
+ * copies so the step is back at PARTNER level. */
 #include "handle.h"
 #include "fileio.h"
 #include "manifest.h"
 #include "partner.h"
 #include "rankfile.h"
+#include "smanifest.h"
 #include "step.h"
 #include "stream.h"
 
@@ -29,6 +30,7 @@ typedef struct probe {
     int *copy_ok;      /* per client: its copy listed and of the listed size */
     mf_entry_t *copy;
     int partner_has;   /* the partner keeps a copy of this rank's file */
+    int in_storage;    /* the step is committed in storage (same everywhere) */
 } probe_t;
 
 static int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
@@ -60,6 +62,7 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
     ckpt_err_t me = {0};
     memset(p, 0, sizeof *p);
     p->step = step;
+    p->in_storage = wb_committed(&ck->wb, step);
     p->copy_ok = calloc((size_t)t->nclients + 1, sizeof *p->copy_ok);
     p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
     if (p->copy_ok == NULL || p->copy == NULL)
@@ -212,6 +215,86 @@ static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
     return e->code;
 }
 
+/* Collective: rank 0's text (or failure) on every rank. */
+static int bcast_text(ckpt_t *ck, char **text, size_t *len, ckpt_err_t *e)
+{
+    uint64_t n = *len;
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, ck->comm);
+    if (ck->rank != 0 && (*text = malloc(n + 1)) == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory reading a manifest");
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, ck->comm);
+    (*text)[n] = '\0';
+    *len = n;
+    return CKPT_OK;
+}
+
+/* This rank's byte range of its node object, into a verified local file. */
+static int read_range(ckpt_t *ck, probe_t *p, const smanifest_t *m,
+                      ckpt_err_t *e)
+{
+    char tmp[PATH_MAX], final[PATH_MAX], dir[PATH_MAX];
+    const sm_range_t *r = &m->r[ck->rank];
+    uint64_t digest = 0;
+    int fd;
+    cache_step_dir(&ck->cache, p->step, dir, sizeof dir);
+    cache_rank_path(&ck->cache, p->step, ck->rank, 1, tmp, sizeof tmp);
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, final, sizeof final);
+    if (fio_mkdirs(dir, e) != CKPT_OK)
+        return e->code;
+    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        return err_sys(e, errno, "create %s", tmp);
+    if (storage_get_range(ck->wb.st, m->obj[r->node].name, r->off, r->size, fd,
+                          e) == CKPT_OK &&
+        fio_digest(fd, r->size, &digest, tmp, e) == CKPT_OK && digest != r->digest)
+        err_set(e, CKPT_ECORRUPT, "rank %d: data read from storage object '%s' "
+                "fails its checksum", ck->rank, m->obj[r->node].name);
+    if (e->code == CKPT_OK && fsync(fd) != 0)
+        err_sys(e, errno, "fsync %s", tmp);
+    close(fd);
+    if (e->code == CKPT_OK && rename(tmp, final) != 0)
+        err_sys(e, errno, "rename %s", tmp);
+    if (e->code != CKPT_OK) {
+        unlink(tmp);
+        return e->code;
+    }
+    p->own = (mf_entry_t){.rank = ck->rank, .own = 1, .size = r->size,
+                          .digest = digest};
+    return fio_fsync_dir(dir, e);
+}
+
+/* Collective: ranks whose copies are both gone read their data from
+ * storage; rank 0 reads the step's manifest once for all. */
+static int fetch_from_storage(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+{
+    char name[SM_NAME_MAX], *text = NULL;
+    size_t len = 0;
+    smanifest_t m = {0};
+    int any = 0;
+    MPI_Allreduce(&need, &any, 1, MPI_INT, MPI_LOR, ck->comm);
+    if (!any)
+        return CKPT_OK;
+    if (ck->rank == 0) {
+        sm_manifest_name(ck->cfg.job, p->step, name, sizeof name);
+        storage_get(ck->wb.st, name, &text, &len, e);
+    }
+    if (bcast_text(ck, &text, &len, e) == CKPT_OK && need &&
+        sm_parse(text, len, &m, e) == CKPT_OK) {
+        if (m.nranks != ck->nranks)
+            err_set(e, CKPT_ECORRUPT, "step %" PRId64 " in storage was saved "
+                    "by %d ranks, not %d", p->step, m.nranks, ck->nranks);
+        else if (read_range(ck, p, &m, e) == CKPT_OK)
+            log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": read own data from "
+                    "storage", p->step);
+    }
+    sm_free(&m);
+    free(text);
+    return e->code;
+}
+
 static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
                          ckpt_err_t *e)
 {
@@ -301,21 +384,36 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 {
     char path[PATH_MAX];
     rf_index_t idx = {0};
-    int ok_local, fetchable;
+    int ok_local, from_partner, from_storage;
     double t = log_now();
-    if (!all(ck, p->have_local || p->partner_has))
+    if (!all(ck, p->have_local || p->partner_has || p->in_storage))
         return NOT_AVAILABLE;
     ok_local = p->have_local && verify_local(ck, p);
     log_lap(&ck->log, "restore: verify own copy", &t);
-    fetchable = ok_local || p->partner_has;
-    if (!all(ck, fetchable))
+    if (!all(ck, ok_local || p->partner_has || p->in_storage))
         return NOT_AVAILABLE;
-    fetch_from_partner(ck, p, !ok_local, e);
+    from_partner = !ok_local && p->partner_has;
+    fetch_from_partner(ck, p, from_partner, e);
     log_lap(&ck->log, "restore: fetch from partner", &t);
+    from_storage = !ok_local && !from_partner;
+    if (from_partner && e->code == CKPT_ECORRUPT && p->in_storage) {
+        log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; reading storage",
+                p->step, e->msg);
+        err_clear(e);
+        from_storage = 1;
+    }
     if (err_agree(ck->comm, e) != CKPT_OK) {
         if (e->code != CKPT_ECORRUPT)
             return e->code;
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s", p->step, e->msg);
+        err_clear(e);
+        return NOT_AVAILABLE;
+    }
+    fetch_from_storage(ck, p, from_storage, e);
+    log_lap(&ck->log, "restore: fetch from storage", &t);
+    if (err_agree(ck->comm, e) != CKPT_OK) {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+                " cannot be read from storage: %s", p->step, e->msg);
         err_clear(e);
         return NOT_AVAILABLE;
     }
@@ -334,10 +432,13 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     return e->code;
 }
 
-/* Collective: newest step <= bound on any node, or -1. */
-static int64_t newest_candidate(ckpt_t *ck, int64_t bound)
+/* Collective: newest step <= bound on any node (or committed in storage),
+ * or -1. */
+static int64_t newest_candidate(ckpt_t *ck, int64_t bound, int with_storage)
 {
     int64_t mine = cache_newest_step(&ck->cache, bound), best = -1;
+    if (with_storage && wb_newest_committed(&ck->wb, bound) > mine)
+        mine = wb_newest_committed(&ck->wb, bound);
     MPI_Allreduce(&mine, &best, 1, MPI_INT64_T, MPI_MAX, ck->comm);
     return best;
 }
@@ -348,7 +449,7 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
     int64_t bound = want == CKPT_LATEST ? INT64_MAX : want;
     for (;;) {
         probe_t p;
-        int64_t s = newest_candidate(ck, bound);
+        int64_t s = newest_candidate(ck, bound, 1);
         int rc;
         if (s < 0 || (want != CKPT_LATEST && s != want))
             break;
@@ -368,21 +469,27 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
     }
     if (want == CKPT_LATEST)
         return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s' "
-                       "in %s", ck->cfg.job, ck->cfg.cache_dir);
+                       "in %s%s%s", ck->cfg.job, ck->cfg.cache_dir,
+                       ck->wb.st ? " or " : "", ck->wb.st ? ck->cfg.storage_url : "");
     return err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
                    "recoverable", want, ck->cfg.job);
 }
 
-int query_latest(ckpt_t *ck, int64_t *step)
+/* Collective: the newest step every rank can get from its own copy
+ * (own_only) or from any level. */
+static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
+                         mf_entry_t *own)
 {
     ckpt_err_t *e = &ck->err;
     int64_t bound = INT64_MAX, s;
-    while ((s = newest_candidate(ck, bound)) >= 0) {
+    while ((s = newest_candidate(ck, bound, !own_only)) >= 0) {
         probe_t p;
         int ok;
         if (probe_step(ck, s, &p, e) != CKPT_OK)
             return e->code;
-        ok = all(ck, p.have_local || p.partner_has);
+        ok = all(ck, p.have_local || (!own_only && (p.partner_has || p.in_storage)));
+        if (ok && own)
+            *own = p.own;
         probe_free(&p);
         if (ok) {
             *step = s;
@@ -392,6 +499,16 @@ int query_latest(ckpt_t *ck, int64_t *step)
     }
     return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s'",
                    ck->cfg.job);
+}
+
+int query_latest(ckpt_t *ck, int64_t *step)
+{
+    return newest_usable(ck, 0, step, NULL);
+}
+
+int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own)
+{
+    return newest_usable(ck, 1, step, own);
 }
 
 int query_level(ckpt_t *ck, int64_t step, int *level)
@@ -405,6 +522,6 @@ int query_level(ckpt_t *ck, int64_t step, int *level)
            : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
     probe_free(&p);
     MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, ck->comm);
-    *level = lowest;
+    *level = wb_committed(&ck->wb, step) ? CKPT_LEVEL_STORAGE : lowest;
     return CKPT_OK;
 }

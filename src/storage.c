@@ -167,3 +167,15 @@ void storage_names_free(char **names, int n)
         free(names[i]);
     free(names);
 }
+
+int storage_is_down(const ckpt_err_t *e)
+{
+    return e->code == CKPT_ESTORAGE && strstr(e->msg, ST_DOWN_MARK) != NULL;
+}
+
+int storage_set_timeout(storage_t *st, int seconds)
+{
+    int old = st->timeout;
+    st->timeout = seconds;
+    return old;
+}

@@ -63,6 +63,11 @@ int storage_get_range(storage_t *st, const char *name, uint64_t off,
 int storage_list(storage_t *st, const char *prefix, char ***names, int *n,
                  ckpt_err_t *e);
 void storage_names_free(char **names, int n);
+/* 1 if e is storage that kept failing transiently (down or overloaded), as
+ * opposed to a refusal such as bad credentials. */
+int storage_is_down(const ckpt_err_t *e);
+/* Sets how long requests may keep failing; returns the old value. */
+int storage_set_timeout(storage_t *st, int seconds);
 /* A missing object is not an error. */
 int storage_delete(storage_t *st, const char *name, ckpt_err_t *e);
 /* For tests and tools: create the container (or directory). */

@@ -29,6 +29,9 @@ struct storage {
     _Atomic uint64_t requests[OP_COUNT], bytes[OP_COUNT], retries;
 };
 
+/* In the message of a request given up after storage_timeout. */
+#define ST_DOWN_MARK "(storage_timeout)"
+
 void st_count(storage_t *st, int op, uint64_t bytes);
 void st_count_retry(storage_t *st);
 

@@ -1,0 +1,386 @@
+/* The STORAGE level against a real service: the script points
+ * CKPT_STORAGE_URL (and credentials) at Azurite or a file:// directory, and
+ * every test runs the same on both. Rank 0 loses emulated nodes by deleting
+ * their cache directories, and inspects storage with the library's client. */
+#include "testlib.h"
+#include "handle.h"
+#include "smanifest.h"
+#include "storage.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RPN 2
+#define N (3 * 1000 * 1000 + 5) /* bytes per rank: 3 blocks of 1 MiB */
+
+typedef struct {
+    ckpt_t *ck;
+    unsigned char *a;
+    char name[64], dir[700], conf[800], text[512];
+} fixture_t;
+
+static int nodes(void) { return (tl_size + RPN - 1) / RPN; }
+
+static int open_job(fixture_t *f)
+{
+    f->ck = NULL;
+    return ckpt_init(MPI_COMM_WORLD, f->conf, &f->ck);
+}
+
+/* A job of its own per test and rank count: storage outlives the tests. */
+static void setup(fixture_t *f, const char *name, const char *extra)
+{
+    snprintf(f->name, sizeof f->name, "%s-np%d", name, tl_size);
+    snprintf(f->text, sizeof f->text, "ranks_per_node = %d\nkeep_local = 8\n"
+             "upload_block_size = 1MiB\nupload_concurrency = 4\n%s", RPN, extra);
+    snprintf(f->conf, sizeof f->conf, "%s", tl_config(f->name, f->text));
+    snprintf(f->dir, sizeof f->dir, "%s", tl_dir_of(f->name));
+    f->a = malloc(N);
+    CU_ASSERT_EQUAL_FATAL(open_job(f), CKPT_OK);
+    ckpt_protect(f->ck, "weights", f->a, N, CKPT_BYTE);
+}
+
+static void save(fixture_t *f, int64_t step)
+{
+    tl_fill(f->a, N, step, tl_rank, 0);
+    CU_ASSERT_EQUAL(ckpt_save(f->ck, step), CKPT_OK);
+}
+
+static void reopen(fixture_t *f)
+{
+    CU_ASSERT_EQUAL(ckpt_finalize(&f->ck), CKPT_OK);
+    CU_ASSERT_EQUAL_FATAL(open_job(f), CKPT_OK);
+    ckpt_protect(f->ck, "weights", f->a, N, CKPT_BYTE);
+}
+
+static void teardown(fixture_t *f)
+{
+    if (f->ck)
+        CU_ASSERT_EQUAL(ckpt_finalize(&f->ck), CKPT_OK);
+    free(f->a);
+}
+
+/* Rank 0 deletes the cache of node n (-1: of every node). */
+static void lose(const fixture_t *f, int n)
+{
+    char cmd[2048];
+    if (tl_rank == 0) {
+        if (n < 0)
+            snprintf(cmd, sizeof cmd, "rm -rf '%s/cache'", f->dir);
+        else
+            snprintf(cmd, sizeof cmd, "rm -rf '%s/cache/%s/node-%d'", f->dir,
+                     f->name, n);
+        CU_ASSERT_EQUAL(tl_run(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static int restored(fixture_t *f, int64_t want)
+{
+    int64_t got = -1;
+    memset(f->a, 0xee, N);
+    if (ckpt_restore(f->ck, CKPT_LATEST, &got) != CKPT_OK || got != want)
+        return 0;
+    return tl_all(tl_check(f->a, N, want, tl_rank, 0));
+}
+
+/* Storage requests of all ranks, by operation, summed. */
+static void requests(const fixture_t *f, uint64_t *sum)
+{
+    st_stats_t s;
+    storage_stats(f->ck->wb.st, &s);
+    MPI_Allreduce(s.requests, sum, OP_COUNT, MPI_UINT64_T, MPI_SUM,
+                  MPI_COMM_WORLD);
+}
+
+/* Names in storage under prefix (rank 0's view, broadcast as a count). */
+static int count_objects(const char *prefix, const char *containing)
+{
+    int n = 0, hits = 0;
+    char **names = NULL;
+    if (tl_rank == 0) {
+        storage_t *st = NULL;
+        ckpt_err_t e = {0};
+        st_params_t p = {.url = getenv("CKPT_STORAGE_URL"),
+                         .account = getenv("AZURE_STORAGE_ACCOUNT"),
+                         .key = getenv("AZURE_STORAGE_KEY"),
+                         .sas = getenv("AZURE_STORAGE_SAS_TOKEN"),
+                         .block_size = 1 << 20, .concurrency = 2, .timeout = 30};
+        if (storage_open(&st, &p, &e) == CKPT_OK &&
+            storage_list(st, prefix, &names, &n, &e) == CKPT_OK)
+            for (int i = 0; i < n; i++)
+                hits += strstr(names[i], containing) != NULL;
+        if (e.code)
+            fprintf(stderr, "listing storage: %s\n", e.msg);
+        storage_names_free(names, n);
+        storage_close(st);
+    }
+    MPI_Bcast(&hits, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return hits;
+}
+
+static int manifests(const fixture_t *f, int64_t step)
+{
+    char prefix[128], name[256];
+    snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, f->name);
+    if (step < 0)
+        return count_objects(prefix, "/manifest/step-");
+    sm_manifest_name(f->name, step, name, sizeof name);
+    return count_objects(name, "/manifest/step-");
+}
+
+static void test_all_caches_lost(void)
+{
+    fixture_t f;
+    int level = -1;
+    uint64_t before[OP_COUNT], after[OP_COUNT];
+    setup(&f, "allcaches", "");
+    save(&f, 1);
+    save(&f, 2);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 2, CKPT_LEVEL_STORAGE), CKPT_OK);
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 2, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_STORAGE);
+    /* from the cache: not one storage request */
+    requests(&f, before);
+    CU_ASSERT_TRUE(restored(&f, 2));
+    requests(&f, after);
+    CU_ASSERT_EQUAL(memcmp(before, after, sizeof before), 0);
+    CU_ASSERT_EQUAL(ckpt_finalize(&f.ck), CKPT_OK);
+    lose(&f, -1);
+    CU_ASSERT_EQUAL_FATAL(open_job(&f), CKPT_OK);
+    ckpt_protect(f.ck, "weights", f.a, N, CKPT_BYTE);
+    requests(&f, before);
+    CU_ASSERT_TRUE(restored(&f, 2));
+    requests(&f, after);
+    /* 1 manifest, and a rank's 3 MB in ranged GETs of 1 MiB (one copy on
+     * a file system) */
+    CU_ASSERT_EQUAL(after[OP_GET] - before[OP_GET],
+                    (uint64_t)tl_size * (strncmp(getenv("CKPT_STORAGE_URL"),
+                                                 "file:", 5) ? 3 : 1) + 1);
+    /* refilled: a second restore needs no storage */
+    requests(&f, before);
+    CU_ASSERT_TRUE(restored(&f, 2));
+    requests(&f, after);
+    CU_ASSERT_EQUAL(memcmp(before, after, sizeof before), 0);
+    teardown(&f);
+}
+
+/* Node 0 and its partner node 1 are lost: node 0's ranks read storage,
+ * node 1's ranks their copies on node 2. */
+static void test_node_and_partner_lost(void)
+{
+    fixture_t f;
+    char path[1024];
+    struct stat sb;
+    setup(&f, "pairlost", "");
+    save(&f, 5);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 5, CKPT_LEVEL_STORAGE), CKPT_OK);
+    lose(&f, 0);
+    lose(&f, 1);
+    CU_ASSERT_TRUE(restored(&f, 5));
+    tl_rank_file(path, sizeof path, f.dir, tl_rank / RPN, 5, tl_rank);
+    CU_ASSERT_EQUAL(stat(path, &sb), 0);
+    tl_rank_file(path, sizeof path, f.dir, (tl_rank / RPN + 1) % nodes(), 5, tl_rank);
+    CU_ASSERT_EQUAL(stat(path, &sb), 0); /* back at PARTNER level */
+    teardown(&f);
+}
+
+static void test_persist_every(void)
+{
+    fixture_t f;
+    int level = -1;
+    setup(&f, "every3", "persist_every = 3");
+    for (int64_t s = 1; s <= 7; s++)
+        save(&f, s);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 6, CKPT_LEVEL_STORAGE), CKPT_OK);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 5, CKPT_LEVEL_STORAGE), CKPT_ESTATE);
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 5, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_PARTNER);
+    CU_ASSERT_EQUAL(ckpt_finalize(&f.ck), CKPT_OK); /* uploads 7, the newest */
+    CU_ASSERT_EQUAL(manifests(&f, 3), 1);
+    CU_ASSERT_EQUAL(manifests(&f, 6), 1);
+    CU_ASSERT_EQUAL(manifests(&f, 7), 1);
+    CU_ASSERT_EQUAL(manifests(&f, -1), 3);
+    free(f.a);
+}
+
+static void test_keep_remote(void)
+{
+    fixture_t f;
+    char prefix[128];
+    setup(&f, "keep2", "keep_remote = 2\nprefix_spread = 0");
+    for (int64_t s = 1; s <= 5; s++) {
+        save(&f, s);
+        CU_ASSERT_EQUAL(ckpt_wait(f.ck, s, CKPT_LEVEL_STORAGE), CKPT_OK);
+    }
+    reopen(&f); /* the last commit's retention has run */
+    CU_ASSERT_EQUAL(manifests(&f, -1), 2);
+    CU_ASSERT_EQUAL(manifests(&f, 4) + manifests(&f, 5), 2);
+    snprintf(prefix, sizeof prefix, "%s/step-", f.name);
+    CU_ASSERT_EQUAL(count_objects(prefix, "/node-"), 2 * nodes());
+    lose(&f, -1);
+    reopen(&f);
+    CU_ASSERT_TRUE(restored(&f, 5));
+    teardown(&f);
+}
+
+/* Requests for one step: blocks + block list per node object, 1 manifest. */
+static void test_request_count(void)
+{
+    fixture_t f;
+    uint64_t before[OP_COUNT], after[OP_COUNT], puts = 0, blocks, bound;
+    setup(&f, "requests", "");
+    requests(&f, before);
+    save(&f, 1);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+    requests(&f, after);
+    for (int op = OP_PUT_BLOCK; op <= OP_PUT; op++)
+        puts += after[op] - before[op];
+    blocks = 0;
+    for (int n = 0; n < nodes(); n++) {
+        uint64_t bytes = (uint64_t)(tl_size - n * RPN < RPN ? tl_size - n * RPN
+                                                           : RPN) * (N + 8192);
+        blocks += (bytes + (1 << 20) - 1) / (1 << 20) + 2;
+    }
+    bound = blocks + 1;
+    CU_ASSERT_TRUE(puts <= bound);
+    CU_ASSERT_EQUAL(after[OP_LIST] - before[OP_LIST], 0);
+    if (tl_rank == 0)
+        printf("requests for one step: %llu (bound %llu)\n",
+               (unsigned long long)puts, (unsigned long long)bound);
+    teardown(&f);
+}
+
+/* At least 16 distinct leading prefixes among at least 16 objects. */
+static void test_prefix_spread(void)
+{
+    fixture_t f;
+    int distinct = 0;
+    setup(&f, "spread", "");
+    for (int64_t s = 1; s * nodes() < 16 + nodes(); s++) {
+        save(&f, s);
+        CU_ASSERT_EQUAL(ckpt_wait(f.ck, s, CKPT_LEVEL_STORAGE), CKPT_OK);
+    }
+    if (tl_rank == 0) {
+        storage_t *st = f.ck->wb.st;
+        ckpt_err_t e = {0};
+        char **names = NULL, seen[64][8];
+        int n = 0, objects = 0;
+        CU_ASSERT_EQUAL(storage_list(st, "", &names, &n, &e), CKPT_OK);
+        for (int i = 0; i < n; i++) {
+            int dup = 0;
+            if (!strstr(names[i], f.name) || strstr(names[i], "/manifest/"))
+                continue;
+            objects++;
+            for (int k = 0; k < distinct; k++)
+                dup |= !strncmp(seen[k], names[i], 5);
+            if (!dup && distinct < 64)
+                snprintf(seen[distinct++], 8, "%.5s", names[i]);
+        }
+        CU_ASSERT_TRUE(objects >= 16);
+        storage_names_free(names, n);
+    }
+    MPI_Bcast(&distinct, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    CU_ASSERT_TRUE(distinct >= 16);
+    teardown(&f);
+}
+
+/* The upload of step 2 is in flight when every rank is killed. */
+static void test_kill_mid_upload(void)
+{
+    fixture_t f;
+    setup(&f, "killed", "upload_concurrency = 1");
+    save(&f, 1);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+    save(&f, 2);
+    usleep(100000);
+    raise(SIGKILL);
+}
+
+static void test_after_kill(void)
+{
+    fixture_t f;
+    snprintf(f.name, sizeof f.name, "killed-np%d", tl_size);
+    snprintf(f.dir, sizeof f.dir, "%s", tl_dir_of(f.name));
+    snprintf(f.conf, sizeof f.conf, "%s/ckpt.conf", f.dir);
+    f.a = malloc(N);
+    lose(&f, -1);
+    CU_ASSERT_EQUAL_FATAL(open_job(&f), CKPT_OK);
+    ckpt_protect(f.ck, "weights", f.a, N, CKPT_BYTE);
+    CU_ASSERT_EQUAL(manifests(&f, 2), 0);
+    CU_ASSERT_TRUE(restored(&f, 1));
+    teardown(&f);
+}
+
+/* Storage never answers: saves and cache restores work, waits fail. */
+static void test_storage_down(void)
+{
+    fixture_t f;
+    int rc;
+    setup(&f, "down", "storage_timeout = 2");
+    save(&f, 1);
+    save(&f, 2);
+    CU_ASSERT_TRUE(restored(&f, 2));
+    rc = ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE);
+    CU_ASSERT_EQUAL(rc, CKPT_ESTORAGE);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ckpt_errmsg(f.ck), "did not reach storage"));
+    save(&f, 3);
+    CU_ASSERT_TRUE(restored(&f, 3));
+    rc = ckpt_finalize(&f.ck);
+    CU_ASSERT_EQUAL(rc, CKPT_ESTORAGE); /* step 3 could not be kept */
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_EQUAL_FATAL(open_job(&f), CKPT_OK);
+    ckpt_protect(f.ck, "weights", f.a, N, CKPT_BYTE);
+    CU_ASSERT_TRUE(restored(&f, 3)); /* nothing lost */
+    CU_ASSERT_EQUAL(ckpt_finalize(&f.ck), CKPT_ESTORAGE);
+    free(f.a);
+}
+
+/* Credentials that storage refuses fail ckpt_init on every rank. */
+static void test_refused(void)
+{
+    fixture_t f;
+    int rc;
+    snprintf(f.name, sizeof f.name, "refused-np%d", tl_size);
+    snprintf(f.conf, sizeof f.conf, "%s", tl_config(f.name, ""));
+    rc = open_job(&f);
+    CU_ASSERT_EQUAL(rc, CKPT_ESTORAGE);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_PTR_NULL(f.ck);
+}
+
+static const tl_test_t roundtrip[] = {
+    {"all caches lost: restore from storage", test_all_caches_lost},
+    {"node and its partner lost", test_node_and_partner_lost},
+    {"persist_every = 3", test_persist_every},
+    {"keep_remote = 2", test_keep_remote},
+    {"requests per step", test_request_count},
+    {"prefix spread", test_prefix_spread},
+    {NULL, NULL}};
+static const tl_test_t kill_tests[] = {{"killed mid-upload", test_kill_mid_upload},
+                                       {NULL, NULL}};
+static const tl_test_t after_kill[] = {{"restart after the kill", test_after_kill},
+                                       {NULL, NULL}};
+static const tl_test_t down[] = {{"storage down", test_storage_down}, {NULL, NULL}};
+static const tl_test_t refused[] = {{"refused credentials", test_refused},
+                                    {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    const char *which = argc > 1 ? argv[1] : "roundtrip";
+    if (!strcmp(which, "kill"))
+        return tl_main(argc, argv, "storage-kill", kill_tests);
+    if (!strcmp(which, "after-kill"))
+        return tl_main(argc, argv, "storage-after-kill", after_kill);
+    if (!strcmp(which, "down"))
+        return tl_main(argc, argv, "storage-down", down);
+    if (!strcmp(which, "refused"))
+        return tl_main(argc, argv, "storage-refused", refused);
+    return tl_main(argc, argv, "storage", roundtrip);
+}

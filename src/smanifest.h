@@ -1,0 +1,53 @@
+/* A step's storage manifest and the names of its objects. The manifest is
+ * written last, after every node object of the step is committed: a step
+ * exists in storage iff its manifest does. Text, self-checksummed like a
+ * node MANIFEST:
+ *   ckpt-storage-manifest 1 / job / step / nodes / ranks
+ *   object <node> <size> <name>             one per node
+ *   range <rank> <node> <offset> <size> <xxh3>  one per rank */
+#ifndef CKPT_SMANIFEST_H
+#define CKPT_SMANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "error.h"
+
+#define SM_NAME_MAX 512
+
+typedef struct sm_object {
+    uint64_t size;
+    char name[SM_NAME_MAX];
+} sm_object_t;
+
+typedef struct sm_range {
+    int node;
+    uint64_t off, size, digest;
+} sm_range_t;
+
+typedef struct smanifest {
+    char job[CKPT_NAME_MAX + 1];
+    int64_t step;
+    int nnodes, nranks;
+    sm_object_t *obj;  /* [nnodes] */
+    sm_range_t *r;     /* [nranks] */
+} smanifest_t;
+
+/* <job>/manifest/step-<S, 20 digits>: listing by prefix sorts by step. */
+void sm_manifest_name(const char *job, int64_t step, char *buf, size_t n);
+#define SM_PREFIX_FMT "%s/manifest/"
+/* The step of a manifest name, or -1. */
+int64_t sm_step_of(const char *name);
+/* [<4 hex digits of a hash>/]<job>/step-<S>/node-<n>: the hash prefix puts
+ * consecutive steps and nodes in different storage partitions. */
+void sm_object_name(const char *job, int64_t step, int node, int spread,
+                    char *buf, size_t n);
+
+int sm_alloc(smanifest_t *m, int nnodes, int nranks);
+void sm_free(smanifest_t *m);
+/* Sealed text, malloc'd. */
+int sm_format(const smanifest_t *m, char **text, size_t *len, ckpt_err_t *e);
+/* CKPT_ECORRUPT on damage. text is modified. */
+int sm_parse(char *text, size_t len, smanifest_t *m, ckpt_err_t *e);
+
+#endif

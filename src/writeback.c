@@ -1,0 +1,411 @@
+#include "writeback.h"
+#include "handle.h"
+#include "fileio.h"
+#include "smanifest.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <libxml/parser.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { PH_OBJECTS, PH_COMMIT };
+
+/* How long ckpt_init waits for storage to answer before going on without
+ * knowing what it holds (uploads keep retrying in the background). */
+#define INIT_LIST_TIMEOUT 30
+#define POLL_NAP_US 10000
+
+static const wb_step_t no_step = {.step = -1};
+
+int wb_committed(const wb_t *w, int64_t step)
+{
+    for (int i = 0; i < w->ncommitted; i++)
+        if (w->committed[i] == step)
+            return 1;
+    return 0;
+}
+
+int64_t wb_newest_committed(const wb_t *w, int64_t bound)
+{
+    for (int i = w->ncommitted - 1; i >= 0; i--)
+        if (w->committed[i] <= bound)
+            return w->committed[i];
+    return -1;
+}
+
+int wb_pinned(const wb_t *w, int64_t *steps)
+{
+    int n = 0;
+    if (w->cur.step >= 0)
+        steps[n++] = w->cur.step;
+    if (w->next.step >= 0)
+        steps[n++] = w->next.step;
+    return n;
+}
+
+static void add_committed(wb_t *w, int64_t step)
+{
+    int i;
+    if (wb_committed(w, step))
+        return;
+    if (w->ncommitted == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        int64_t *v = realloc(w->committed, (size_t)cap * sizeof *v);
+        if (v == NULL)
+            return; /* only costs a storage read that will find the step */
+        w->committed = v;
+        w->cap = cap;
+    }
+    for (i = w->ncommitted; i > 0 && w->committed[i - 1] > step; i--)
+        w->committed[i] = w->committed[i - 1];
+    w->committed[i] = step;
+    w->ncommitted++;
+}
+
+static const ckpt_err_t *failure_of(const wb_t *w, int64_t step)
+{
+    int n = w->nfailed < WB_FAILED_MAX ? w->nfailed : WB_FAILED_MAX;
+    for (int i = 0; i < n; i++)
+        if (w->failed[i] == step)
+            return &w->failed_err[i];
+    return NULL;
+}
+
+static void step_free(wb_step_t *s)
+{
+    upload_job_free(s->job);
+    free(s->info);
+    *s = no_step;
+}
+
+/* This node's leader uploads one node object: its own node's, or, every
+ * other step, that of the node whose partner it is; the files are in this
+ * node's directory either way. */
+static void start(ckpt_t *ck, wb_step_t *s)
+{
+    const topo_t *t = &ck->topo;
+    int node, first, count;
+    up_job_t *j;
+    s->phase = PH_OBJECTS;
+    s->alt = (ck->wb.nuploads++ % 2) && t->distance > 0;
+    s->t0 = log_now();
+    if (!topo_is_leader(t))
+        return;
+    node = s->alt ? ((t->node - t->distance) % t->nnodes + t->nnodes) % t->nnodes
+                  : t->node;
+    first = t->first[node];
+    count = t->first[node + 1] - first;
+    if ((j = upload_job_new(JOB_OBJECT, s->step, count)) == NULL) {
+        err_set(&s->err, CKPT_ENOMEM, "out of memory queueing an upload");
+        return;
+    }
+    sm_object_name(ck->cfg.job, s->step, node, ck->cfg.prefix_spread, j->name,
+                   sizeof j->name);
+    for (int k = 0; k < count; k++) {
+        cache_rank_path(&ck->cache, s->step, t->members[first + k], 0,
+                        j->src.path[k], sizeof j->src.path[k]);
+        fio_file_size(j->src.path[k], &j->src.size[k]); /* else: fails on open */
+    }
+    upload_submit(ck->wb.up, j);
+    s->job = j;
+}
+
+/* Collective: the step goes to storage, now or after the current one. */
+static void schedule(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest)
+{
+    wb_t *w = &ck->wb;
+    wb_step_t s = {.step = step};
+    uint64_t mine[2] = {size, digest};
+    if (ck->rank == 0 &&
+        (s.info = malloc(2 * sizeof *s.info * (size_t)ck->nranks)) == NULL)
+        err_set(&s.err, CKPT_ENOMEM, "out of memory queueing step %" PRId64, step);
+    MPI_Bcast(&s.err.code, 1, MPI_INT, 0, ck->comm);
+    if (s.err.code == CKPT_OK)
+        MPI_Gather(mine, 2, MPI_UINT64_T, s.info, 2, MPI_UINT64_T, 0, ck->comm);
+    if (w->cur.step < 0) {
+        w->cur = s;
+        start(ck, &w->cur);
+        return;
+    }
+    if (w->next.step >= 0)
+        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+                " is not uploaded: step %" PRId64 " is newer and takes its "
+                "place while step %" PRId64 " uploads", w->next.step, step,
+                w->cur.step);
+    step_free(&w->next);
+    w->next = s;
+}
+
+/* Rank 0 writes the manifest from what every rank told it at save time. */
+static void commit(ckpt_t *ck, wb_step_t *s)
+{
+    const topo_t *t = &ck->topo;
+    smanifest_t m = {.step = s->step};
+    up_job_t *j;
+    s->phase = PH_COMMIT;
+    if (ck->rank != 0)
+        return;
+    if ((j = upload_job_new(JOB_COMMIT, s->step, 0)) == NULL ||
+        sm_alloc(&m, t->nnodes, ck->nranks) != 0) {
+        err_set(&s->err, CKPT_ENOMEM, "out of memory committing a step");
+        goto out;
+    }
+    snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
+    for (int n = 0; n < t->nnodes; n++) {
+        sm_object_name(ck->cfg.job, s->step, n, ck->cfg.prefix_spread,
+                       m.obj[n].name, sizeof m.obj[n].name);
+        for (int k = t->first[n]; k < t->first[n + 1]; k++) {
+            int r = t->members[k];
+            m.r[r] = (sm_range_t){.node = n, .off = m.obj[n].size,
+                                  .size = s->info[2 * r],
+                                  .digest = s->info[2 * r + 1]};
+            m.obj[n].size += s->info[2 * r];
+        }
+    }
+    if (sm_format(&m, &j->text, &j->len, &s->err) != CKPT_OK)
+        goto out;
+    sm_manifest_name(ck->cfg.job, s->step, j->name, sizeof j->name);
+    snprintf(j->job, sizeof j->job, "%s", ck->cfg.job);
+    j->keep_remote = ck->cfg.keep_remote;
+    upload_submit(ck->wb.up, j);
+    s->job = j;
+    j = NULL;
+out:
+    upload_job_free(j);
+    sm_free(&m);
+}
+
+static void advance(ckpt_t *ck)
+{
+    wb_t *w = &ck->wb;
+    step_free(&w->cur);
+    w->cur = w->next;
+    w->next = no_step;
+    if (w->cur.step >= 0)
+        start(ck, &w->cur);
+}
+
+static void give_up(ckpt_t *ck, const ckpt_err_t *why)
+{
+    wb_t *w = &ck->wb;
+    int i = w->nfailed++ % WB_FAILED_MAX;
+    w->failed[i] = w->cur.step;
+    w->failed_err[i] = *why;
+    log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+            " did not reach storage (it stays in the cache): %s", w->cur.step,
+            why->msg);
+}
+
+static void committed(ckpt_t *ck)
+{
+    wb_t *w = &ck->wb;
+    uint64_t bytes = 0;
+    for (int r = 0; ck->rank == 0 && r < ck->nranks; r++)
+        bytes += w->cur.info[2 * r];
+    add_committed(w, w->cur.step);
+    if (ck->rank == 0)
+        log_msg(&ck->log, ck->cfg.verbose >= 1 && ck->wb.finalizing ? LOG_NOTE
+                : LOG_INFO, "step %" PRId64 " is in storage: %.1f MiB in %d "
+                "objects, %.2f s after it was queued", w->cur.step,
+                (double)bytes / (1 << 20), ck->topo.nnodes,
+                log_now() - w->cur.t0);
+}
+
+void wb_poll(ckpt_t *ck)
+{
+    wb_t *w = &ck->wb;
+    wb_step_t *s = &w->cur;
+    ckpt_err_t je = s->err;
+    int state, v[2], any[2];
+    if (w->st == NULL || s->step < 0)
+        return;
+    state = s->job ? upload_state(w->up, s->job, &je)
+                   : je.code ? JOB_FAILED : JOB_DONE;
+    v[0] = state == JOB_BUSY;
+    v[1] = state == JOB_FAILED;
+    MPI_Allreduce(v, any, 2, MPI_INT, MPI_MAX, ck->comm);
+    if (any[0])
+        return; /* even after a failure: jobs still running hold the files */
+    upload_job_free(s->job);
+    s->job = NULL;
+    if (any[1]) {
+        err_agree(ck->comm, &je);
+        give_up(ck, &je);
+        advance(ck);
+    } else if (s->phase == PH_OBJECTS) {
+        commit(ck, s);
+    } else {
+        committed(ck);
+        advance(ck);
+    }
+}
+
+void wb_before_save(ckpt_t *ck, int64_t step)
+{
+    wb_t *w = &ck->wb;
+    if (w->st == NULL)
+        return;
+    if (w->next.step == step)
+        step_free(&w->next); /* replaced before its turn: the new one counts */
+    while (w->cur.step == step) {
+        usleep(POLL_NAP_US);
+        wb_poll(ck);
+    }
+}
+
+void wb_after_save(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest)
+{
+    wb_t *w = &ck->wb;
+    if (w->st == NULL)
+        return;
+    w->last_saved = step;
+    w->last_size = size;
+    w->last_digest = digest;
+    if (++w->nsaved % ck->cfg.persist_every == 0)
+        schedule(ck, step, size, digest);
+}
+
+int wb_wait(ckpt_t *ck, int64_t step)
+{
+    wb_t *w = &ck->wb;
+    const ckpt_err_t *f;
+    for (;;) {
+        wb_poll(ck);
+        if (wb_committed(w, step))
+            return CKPT_OK;
+        if ((f = failure_of(w, step)) != NULL)
+            return err_set(&ck->err, CKPT_ESTORAGE, "step %" PRId64 " did not "
+                           "reach storage: %s", step, f->msg);
+        if (w->st == NULL || (w->cur.step != step && w->next.step != step))
+            return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is not "
+                           "going to storage (%s)", step, w->st == NULL
+                           ? "mode = cache" : "not queued: see persist_every");
+        usleep(POLL_NAP_US);
+    }
+}
+
+/* Rank 0 lists the job's committed steps; every rank gets the list. A
+ * refusal (credentials, container) fails; storage that is down only warns. */
+static int list_committed(ckpt_t *ck, ckpt_err_t *e)
+{
+    wb_t *w = &ck->wb;
+    char prefix[300], **names = NULL;
+    int n = 0, old;
+    if (ck->rank == 0) {
+        snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, ck->cfg.job);
+        old = storage_set_timeout(w->st, ck->cfg.storage_timeout < INIT_LIST_TIMEOUT
+                                             ? ck->cfg.storage_timeout
+                                             : INIT_LIST_TIMEOUT);
+        if (storage_list(w->st, prefix, &names, &n, e) != CKPT_OK &&
+            storage_is_down(e)) {
+            log_msg(&ck->log, LOG_WARN, "storage does not answer; going on "
+                    "with the cache only for now: %s", e->msg);
+            err_clear(e);
+        }
+        storage_set_timeout(w->st, old);
+        for (int i = 0; i < n; i++)
+            if (sm_step_of(names[i]) >= 0)
+                add_committed(w, sm_step_of(names[i]));
+        storage_names_free(names, n);
+    }
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    MPI_Bcast(&w->ncommitted, 1, MPI_INT, 0, ck->comm);
+    if (ck->rank != 0 && w->ncommitted > 0) {
+        w->cap = w->ncommitted;
+        if ((w->committed = malloc((size_t)w->cap * sizeof *w->committed)) == NULL)
+            err_set(e, CKPT_ENOMEM, "out of memory listing storage");
+    }
+    if (err_agree(ck->comm, e) == CKPT_OK && w->ncommitted > 0)
+        MPI_Bcast(w->committed, w->ncommitted, MPI_INT64_T, 0, ck->comm);
+    return e->code;
+}
+
+/* The newest step complete in every rank's cache, if storage lacks it, was
+ * left behind by a job that ended before uploading it. */
+static void resume(ckpt_t *ck)
+{
+    int64_t step;
+    mf_entry_t own;
+    if (query_complete(ck, &step, &own) != CKPT_OK) {
+        err_clear(&ck->err);
+        return;
+    }
+    if (step <= wb_newest_committed(&ck->wb, INT64_MAX))
+        return;
+    log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+            " is in the cache but not in storage: uploading it", step);
+    ck->wb.last_saved = step;
+    ck->wb.last_size = own.size;
+    ck->wb.last_digest = own.digest;
+    schedule(ck, step, own.size, own.digest);
+}
+
+int wb_init(ckpt_t *ck)
+{
+    wb_t *w = &ck->wb;
+    ckpt_err_t *e = &ck->err;
+    const ckpt_config_t *c = &ck->cfg;
+    st_params_t p = {.url = c->storage_url, .account = c->storage_account,
+                     .key = c->storage_key, .sas = c->storage_sas,
+                     .block_size = (uint64_t)c->upload_block_size_mib << 20,
+                     .concurrency = c->upload_concurrency,
+                     .timeout = c->storage_timeout};
+    w->cur = w->next = no_step;
+    w->last_saved = -1;
+    if (c->mode != MODE_WRITEBACK)
+        return CKPT_OK;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
+    w->curl = 1;
+    if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(&ck->topo) &&
+        (w->up = upload_start(w->st, &ck->log)) == NULL)
+        err_set(e, CKPT_ENOMEM, "cannot start the upload thread");
+    if (err_agree(ck->comm, e) != CKPT_OK || list_committed(ck, e) != CKPT_OK)
+        return e->code;
+    resume(ck);
+    return CKPT_OK;
+}
+
+void wb_free(wb_t *w)
+{
+    upload_stop(w->up); /* waits for queued jobs, which hold the steps' memory */
+    w->up = NULL;
+    step_free(&w->cur);
+    step_free(&w->next);
+    storage_close(w->st);
+    w->st = NULL;
+    free(w->committed);
+    w->committed = NULL;
+    w->ncommitted = w->cap = 0;
+    if (w->curl)
+        curl_global_cleanup();
+    w->curl = 0;
+}
+
+int wb_finalize(ckpt_t *ck)
+{
+    wb_t *w = &ck->wb;
+    ckpt_err_t first = {0};
+    int64_t s = w->last_saved;
+    if (w->st == NULL)
+        return CKPT_OK;
+    w->finalizing = 1;
+    wb_poll(ck);
+    if (s >= 0 && !wb_committed(w, s) && w->cur.step != s && w->next.step != s) {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
+                "step %" PRId64 ", the newest, before the job ends", s);
+        schedule(ck, s, w->last_size, w->last_digest);
+    }
+    while ((s = w->cur.step) >= 0) {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "
+                "step %" PRId64 " to reach storage", s);
+        if (wb_wait(ck, s) != CKPT_OK && first.code == CKPT_OK)
+            first = ck->err;
+    }
+    if (first.code != CKPT_OK)
+        ck->err = first;
+    return first.code;
+}

@@ -1,0 +1,67 @@
+/* The STORAGE level: which steps go to storage, who uploads what, and when a
+ * step is committed. The state here is the same on every rank: it changes
+ * only inside collective calls, from outcomes the ranks agree on. */
+#ifndef CKPT_WRITEBACK_H
+#define CKPT_WRITEBACK_H
+
+#include <stdint.h>
+#include "storage.h"
+#include "upload.h"
+
+typedef struct ckpt ckpt_t;
+
+/* A step on its way to storage. */
+typedef struct wb_step {
+    int64_t step;           /* -1: none */
+    int phase;              /* uploading node objects, or committing */
+    int alt;                /* 1: partners upload each other's node object */
+    up_job_t *job;          /* this rank's job in the phase, or NULL */
+    uint64_t *info;         /* rank 0: every rank's file size and digest */
+    ckpt_err_t err;         /* a failure before any job could run */
+    double t0;
+} wb_step_t;
+
+#define WB_FAILED_MAX 16
+
+typedef struct wb {
+    storage_t *st;          /* NULL in cache mode */
+    upload_t *up;           /* node leaders: the upload thread */
+    wb_step_t cur, next;    /* uploading, and the newest waiting step */
+    int nsaved, nuploads;
+    int64_t last_saved;     /* newest step saved in this run, or -1 */
+    uint64_t last_size, last_digest;
+    int64_t *committed;     /* committed steps in storage, ascending */
+    int ncommitted, cap;
+    int64_t failed[WB_FAILED_MAX];  /* steps whose upload was given up */
+    ckpt_err_t failed_err[WB_FAILED_MAX];
+    int nfailed;
+    int finalizing;         /* progress lines at verbose 1 */
+    int curl;               /* curl_global_init was called */
+} wb_t;
+
+/* Collective. Opens storage, lists committed steps, starts the threads, and
+ * queues the newest cached step if storage does not have it yet. */
+int wb_init(ckpt_t *ck);
+/* Collective: finishes every upload (and the newest saved step's). */
+int wb_finalize(ckpt_t *ck);
+/* Frees what is left, after a failed init or finalize. */
+void wb_free(wb_t *w);
+
+/* Collective: takes note of finished jobs and moves steps along. Called at
+ * the start of every collective call. */
+void wb_poll(ckpt_t *ck);
+/* Collective, around a save: a step being replaced must not be uploading;
+ * after a good save, every persist_every-th step is queued. */
+void wb_before_save(ckpt_t *ck, int64_t step);
+void wb_after_save(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest);
+/* Collective: blocks until step is committed (CKPT_OK), given up
+ * (CKPT_ESTORAGE), or is not going to storage (CKPT_ESTATE). */
+int wb_wait(ckpt_t *ck, int64_t step);
+
+int wb_committed(const wb_t *w, int64_t step);
+/* Newest committed step <= bound, or -1. */
+int64_t wb_newest_committed(const wb_t *w, int64_t bound);
+/* Steps the cache must keep: uploading or waiting. */
+int wb_pinned(const wb_t *w, int64_t *steps);
+
+#endif
