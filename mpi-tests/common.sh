@@ -24,6 +24,16 @@ run() { # run NP CMD...: mpirun with NP ranks
     "$MPIRUN" --oversubscribe -np "$np" "$@"
 }
 
+with() { # with VAR=VALUE... CMD...: runs CMD (a function too) with them set
+    (
+        while [[ "$1" == *=* ]]; do
+            export "${1%%=*}=${1#*=}"
+            shift
+        done
+        "$@"
+    )
+}
+
 conf() { # conf NAME LINES...: writes $T/NAME.conf, prints its path
     local name=$1
     shift
@@ -76,6 +86,16 @@ check() { # check DESCRIPTION TEST-EXPRESSION...
         FAIL=$((FAIL + 1))
         echo "not ok - $what"
     fi
+}
+
+wait_gone() { # wait_gone PATTERN: a killed job's processes are gone, as a
+    # scheduler would wait before a restart
+    local i
+    for i in $(seq 100); do
+        pgrep -f "$1" >/dev/null || return 0
+        sleep 0.1
+    done
+    echo "    processes of the killed job are still alive"
 }
 
 finish() {

@@ -22,18 +22,9 @@ leftovers() { # no temporary files, no step directory without MANIFEST
 # mpirun may return while a killed rank still finishes a system call (a
 # rename, an fsync); a real restart comes after the old processes are gone,
 # so wait for that, as a scheduler would (10 s at most).
-wait_gone() {
-    local i
-    for i in $(seq 100); do
-        pgrep -f "t_pattern $CONF save" >/dev/null || return 0
-        sleep 0.1
-    done
-    echo "    processes of the killed job are still alive"
-}
-
 restart_and_check() { # $1: description, $2: bytes per rank
     local out
-    wait_gone
+    wait_gone "t_pattern $CONF save"
     out=$(run 4 "$P" "$CONF" check "${2:-$BYTES}" 2>&1)
     if [ $? -eq 0 ]; then
         PASS=$((PASS + 1))

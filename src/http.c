@@ -231,7 +231,7 @@ static int finish(storage_t *st, CURLM *m, http_req_t *r, CURLcode c,
         wait = r->retry_after;
     r->next_try = now + wait;
     r->state = R_WAIT;
-    st_count_retry(st);
+    st_count_retry(st, r->op);
     return CKPT_OK;
 }
 

@@ -52,9 +52,9 @@ void st_count(storage_t *st, int op, uint64_t bytes)
     atomic_fetch_add(&st->bytes[op], bytes);
 }
 
-void st_count_retry(storage_t *st)
+void st_count_retry(storage_t *st, int op)
 {
-    atomic_fetch_add(&st->retries, 1);
+    atomic_fetch_add(&st->retries[op], 1);
 }
 
 void storage_stats(const storage_t *st, st_stats_t *out)
@@ -65,8 +65,8 @@ void storage_stats(const storage_t *st, st_stats_t *out)
     for (int i = 0; i < OP_COUNT; i++) {
         out->requests[i] = atomic_load(&st->requests[i]);
         out->bytes[i] = atomic_load(&st->bytes[i]);
+        out->retries[i] = atomic_load(&st->retries[i]);
     }
-    out->retries = atomic_load(&st->retries);
 }
 
 void storage_stats_line(const st_stats_t *s, char *buf, size_t n)
@@ -74,13 +74,12 @@ void storage_stats_line(const st_stats_t *s, char *buf, size_t n)
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < OP_COUNT && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%s %llu req %.1f MiB",
+        used += (size_t)snprintf(buf + used, n - used,
+                                 "%s%s %llu req (%llu retries) %.1f MiB",
                                  i ? ", " : "", op_names[i],
                                  (unsigned long long)s->requests[i],
+                                 (unsigned long long)s->retries[i],
                                  (double)s->bytes[i] / (1 << 20));
-    if (used < n)
-        snprintf(buf + used, n - used, ", %llu retries",
-                 (unsigned long long)s->retries);
 }
 
 int storage_put(storage_t *st, const char *name, const void *buf, size_t len,

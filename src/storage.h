@@ -16,7 +16,8 @@ typedef enum {
 typedef struct st_stats {
     uint64_t requests[OP_COUNT];
     uint64_t bytes[OP_COUNT];   /* bodies sent (puts) or received (gets) */
-    uint64_t retries;           /* requests repeated after a transient error */
+    uint64_t retries[OP_COUNT]; /* of the requests: repeats after a
+                                   transient error */
 } st_stats_t;
 
 /* The bytes of one object: files read back to back. */

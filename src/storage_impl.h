@@ -26,14 +26,14 @@ struct storage {
     void *impl;
     uint64_t block_size;
     int concurrency, timeout;
-    _Atomic uint64_t requests[OP_COUNT], bytes[OP_COUNT], retries;
+    _Atomic uint64_t requests[OP_COUNT], bytes[OP_COUNT], retries[OP_COUNT];
 };
 
 /* In the message of a request given up after storage_timeout. */
 #define ST_DOWN_MARK "(storage_timeout)"
 
 void st_count(storage_t *st, int op, uint64_t bytes);
-void st_count_retry(storage_t *st);
+void st_count_retry(storage_t *st, int op);
 
 int st_file_open(storage_t *st, const char *root, ckpt_err_t *e);
 int st_azure_open(storage_t *st, const st_params_t *p, ckpt_err_t *e);
