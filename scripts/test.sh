@@ -5,6 +5,8 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# One Azurite install (npm) for both builds.
+export CKPT_AZURITE_HOME="$root/.azurite"
 status=0
 for variant in build build-san; do
     args=()

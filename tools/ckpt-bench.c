@@ -1,7 +1,13 @@
 /* ckpt-bench: save and restore N bytes per rank for R rounds and compare,
  * in the same run and on the same file system, with the raw baseline: each
- * rank write()+fsync() of the same bytes, and read() of them back. */
+ * rank write()+fsync() of the same bytes, and read() of them back.
+ * With --storage URL it measures the STORAGE level instead: the stall of a
+ * save in writeback mode against cache mode while uploads run, upload and
+ * download throughput, and the storage requests of each step. */
 #include "ckpt.h"
+#include "handle.h"
+#include "fileio.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@ static const char *phase_key[] = {"raw_write", "raw_read", "save_local",
 typedef struct {
     size_t bytes;
     int rounds, rpn, json, rank, size;
+    const char *storage;
     char dir[900];
     unsigned char *buf;
     double *t[NPHASE]; /* [rounds] slowest rank's seconds */
@@ -193,6 +200,166 @@ static void report(bench_t *b, double extra_mib)
     printf("extra memory per rank (peak RSS beyond the data): %.1f MiB\n", extra_mib);
 }
 
+/* ---- the STORAGE level ---- */
+
+typedef struct {
+    double *stall_cache, *stall_wb, *up, *down;
+    uint64_t req_step[OP_COUNT], req_cache_restore, bytes_cache_restore;
+} sbench_t;
+
+/* Requests and bytes of every rank, summed, by operation. */
+static void storage_totals(ckpt_t *ck, uint64_t *req, uint64_t *bytes)
+{
+    st_stats_t s;
+    storage_stats(ck->wb.st, &s);
+    MPI_Allreduce(s.requests, req, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(s.bytes, bytes, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+}
+
+static double timed_save(ckpt_t *ck, int64_t step, int *rc)
+{
+    double t0 = start();
+    *rc |= fail(ck, "save", ckpt_save(ck, step));
+    return slowest(t0);
+}
+
+/* Stall of a save, cache mode against writeback mode, alternating which
+ * goes first; the uploads of earlier steps run meanwhile. */
+static int bench_stall(bench_t *b, sbench_t *s, ckpt_t *cache, ckpt_t *wb)
+{
+    int rc = 0;
+    for (int r = 0; r < b->rounds && rc == 0; r++) {
+        if (r % 2) {
+            s->stall_wb[r] = timed_save(wb, r + 1, &rc);
+            s->stall_cache[r] = timed_save(cache, r + 1, &rc);
+        } else {
+            s->stall_cache[r] = timed_save(cache, r + 1, &rc);
+            s->stall_wb[r] = timed_save(wb, r + 1, &rc);
+        }
+    }
+    return rc | fail(wb, "wait", ckpt_wait(wb, b->rounds, CKPT_LEVEL_STORAGE));
+}
+
+/* Upload: save, then the time until the step is committed; download: every
+ * node's cache deleted, then a restore. */
+static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb)
+{
+    uint64_t r0[OP_COUNT], r1[OP_COUNT], b0[OP_COUNT], b1[OP_COUNT];
+    char path[1100];
+    int64_t got;
+    int rc = 0;
+    for (int r = 0; r < b->rounds && rc == 0; r++) {
+        int64_t step = 1000 + r;
+        double t0;
+        storage_totals(wb, r0, b0);
+        rc |= fail(wb, "save", ckpt_save(wb, step));
+        t0 = start();
+        rc |= fail(wb, "wait", ckpt_wait(wb, step, CKPT_LEVEL_STORAGE));
+        s->up[r] = slowest(t0);
+        storage_totals(wb, r1, b1);
+        for (int op = 0; op < OP_COUNT; op++)
+            s->req_step[op] = r1[op] - r0[op];
+        t0 = start();
+        rc |= fail(wb, "restore from cache", ckpt_restore(wb, step, &got));
+        slowest(t0);
+        storage_totals(wb, r0, b0);
+        s->req_cache_restore = 0;
+        s->bytes_cache_restore = 0;
+        for (int op = 0; op < OP_COUNT; op++) {
+            s->req_cache_restore += r0[op] - r1[op];
+            s->bytes_cache_restore += b0[op] - b1[op];
+        }
+        snprintf(path, sizeof path, "%s/cache/bench-wb/node-%d", b->dir,
+                 b->rank / b->rpn);
+        if (b->rank % b->rpn == 0)
+            fio_rmtree(path);
+        t0 = start();
+        rc |= fail(wb, "restore from storage", ckpt_restore(wb, step, &got));
+        s->down[r] = slowest(t0);
+    }
+    return rc;
+}
+
+static void storage_report(bench_t *b, sbench_t *s)
+{
+    double ratio[64], total = (double)b->bytes * b->size;
+    int n = b->rounds < 64 ? b->rounds : 64;
+    uint64_t per_node = (uint64_t)b->bytes * (uint64_t)b->rpn, blocks, puts = 0;
+    int nodes = (b->size + b->rpn - 1) / b->rpn;
+    for (int r = 0; r < n; r++)
+        ratio[r] = s->stall_wb[r] / s->stall_cache[r];
+    blocks = (per_node + (16u << 20) - 1) / (16u << 20);
+    for (int op = OP_PUT_BLOCK; op <= OP_PUT; op++)
+        puts += s->req_step[op];
+    printf("%s{\"ranks\": %d, \"ranks_per_node\": %d, \"bytes_per_rank\": %zu, "
+           "\"rounds\": %d, \"stall_cache_s\": %.4f, \"stall_writeback_s\": %.4f, "
+           "\"stall_ratio\": %.3f, \"upload_mbs\": %.1f, \"download_mbs\": %.1f, "
+           "\"requests_per_step\": %llu, \"requests_bound\": %llu, "
+           "\"cache_restore_requests\": %llu, \"cache_restore_bytes\": %llu",
+           b->json ? "" : "json: ", b->size, b->rpn, b->bytes, b->rounds,
+           median(s->stall_cache, n), median(s->stall_wb, n), median(ratio, n),
+           total / median(s->up, n) / 1e6, total / median(s->down, n) / 1e6,
+           (unsigned long long)puts, (unsigned long long)(nodes * (blocks + 2) + 1),
+           (unsigned long long)s->req_cache_restore,
+           (unsigned long long)s->bytes_cache_restore);
+    for (int op = 0; op < OP_COUNT; op++)
+        printf(", \"step_%s\": %llu", storage_op_name(op),
+               (unsigned long long)s->req_step[op]);
+    printf("}\n");
+    if (b->json)
+        return;
+    printf("ckpt-bench --storage: %d ranks, %d per node, %.1f MiB per rank, %d "
+           "rounds (median)\n", b->size, b->rpn, (double)b->bytes / 1048576, n);
+    printf("save stall, cache mode      %8.4f s\n", median(s->stall_cache, n));
+    printf("save stall, writeback mode  %8.4f s  (%.3f x cache, median of "
+           "per-round ratios)\n", median(s->stall_wb, n), median(ratio, n));
+    printf("upload to STORAGE           %8.1f MB/s\n", total / median(s->up, n) / 1e6);
+    printf("restore from storage        %8.1f MB/s (all caches lost)\n",
+           total / median(s->down, n) / 1e6);
+    printf("requests per step           %8llu  (bound: ceil(bytes/block)+2 per "
+           "node object + 1 = %llu)\n", (unsigned long long)puts,
+           (unsigned long long)(nodes * (blocks + 2) + 1));
+    printf("restore from cache          %8llu requests, %llu bytes of storage\n",
+           (unsigned long long)s->req_cache_restore,
+           (unsigned long long)s->bytes_cache_restore);
+}
+
+static int storage_bench(bench_t *b)
+{
+    char extra[1200];
+    ckpt_t *cache = NULL, *wb = NULL;
+    sbench_t s = {0};
+    int rc = 0;
+    snprintf(extra, sizeof extra, "storage_url = %s\nkeep_local = 2", b->storage);
+    s.stall_cache = calloc((size_t)b->rounds, sizeof(double));
+    s.stall_wb = calloc((size_t)b->rounds, sizeof(double));
+    s.up = calloc((size_t)b->rounds, sizeof(double));
+    s.down = calloc((size_t)b->rounds, sizeof(double));
+    rc |= ckpt_init(MPI_COMM_WORLD, write_config(b, "cache", "mode = cache"), &cache);
+    rc |= ckpt_init(MPI_COMM_WORLD, write_config(b, "wb", extra), &wb);
+    if (rc == 0) {
+        ckpt_protect(cache, "data", b->buf, b->bytes, CKPT_BYTE);
+        ckpt_protect(wb, "data", b->buf, b->bytes, CKPT_BYTE);
+        /* warm-up, unmeasured: fresh disk blocks, first connections */
+        rc |= fail(cache, "save", ckpt_save(cache, 0));
+        rc |= fail(wb, "save", ckpt_save(wb, 0));
+        rc |= fail(wb, "wait", ckpt_wait(wb, 0, CKPT_LEVEL_STORAGE));
+    }
+    if (rc == 0)
+        rc = bench_stall(b, &s, cache, wb);
+    if (rc == 0)
+        rc = bench_transfer(b, &s, wb);
+    if (rc == 0 && b->rank == 0)
+        storage_report(b, &s);
+    ckpt_finalize(&cache);
+    ckpt_finalize(&wb);
+    free(s.stall_cache);
+    free(s.stall_wb);
+    free(s.up);
+    free(s.down);
+    return rc;
+}
+
 static long rss_kib(void)
 {
     struct rusage ru;
@@ -206,20 +373,21 @@ static int parse(bench_t *b, int argc, char **argv)
         {"bytes", required_argument, NULL, 'b'}, {"rounds", required_argument, NULL, 'r'},
         {"ranks-per-node", required_argument, NULL, 'n'},
         {"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
+        {"storage", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     int c;
     b->bytes = 256u << 20;
     b->rounds = 3;
     b->rpn = 1;
     snprintf(b->dir, sizeof b->dir, "%s/ckpt-bench", tmp ? tmp : "/tmp");
-    while ((c = getopt_long(argc, argv, "b:r:n:d:j", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:n:d:js:", opts, NULL)) != -1) {
         switch (c) {
         case 'b': b->bytes = (size_t)strtoull(optarg, NULL, 0); break;
         case 'r': b->rounds = atoi(optarg); break;
         case 'n': b->rpn = atoi(optarg); break;
         case 'd': snprintf(b->dir, sizeof b->dir, "%s", optarg); break;
         case 'j': b->json = 1; break;
+        case 's': b->storage = optarg; break;
         default: return -1;
         }
     }
@@ -239,7 +407,8 @@ int main(int argc, char **argv)
     if (parse(&b, argc, argv) != 0) {
         if (b.rank == 0)
             fprintf(stderr, "usage: ckpt-bench [-b BYTES] [-r ROUNDS] "
-                            "[-n RANKS_PER_NODE] [-d DIR] [--json]\n");
+                            "[-n RANKS_PER_NODE] [-d DIR] [--storage URL] "
+                            "[--json]\n");
         MPI_Finalize();
         return 2;
     }
@@ -250,6 +419,10 @@ int main(int argc, char **argv)
         b.t[p] = calloc((size_t)b.rounds, sizeof(double));
     for (size_t i = 0; i < b.bytes; i++)
         b.buf[i] = (unsigned char)(i * 131 + (size_t)b.rank);
+    if (b.storage) {
+        rc = storage_bench(&b);
+        goto out;
+    }
     rc |= ckpt_init(MPI_COMM_WORLD, write_config(&b, "single", "redundancy = single"), &single);
     rc |= ckpt_init(MPI_COMM_WORLD, write_config(&b, "partner", ""), &partner);
     if (rc == 0) {
@@ -269,6 +442,7 @@ int main(int argc, char **argv)
     }
     ckpt_finalize(&single);
     ckpt_finalize(&partner);
+out:
     for (int p = 0; p < NPHASE; p++)
         free(b.t[p]);
     free(b.buf);

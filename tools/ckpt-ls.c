@@ -1,9 +1,12 @@
 /* ckpt-ls: list the checkpoints of a job in a cache root, and with --verify
- * re-check every checksum. Reads the layout of DESIGN.md; needs no MPI. */
+ * re-check every checksum; with --storage, the steps committed in storage
+ * beside them. Reads the layout of DESIGN.md; needs no MPI. */
 #include "cache.h"
 #include "fileio.h"
 #include "manifest.h"
 #include "rankfile.h"
+#include "smanifest.h"
+#include "storage.h"
 #include "config.h"
 #include "ckpt.h"
 
@@ -21,10 +24,12 @@ typedef struct {
     int nodes_seen, nodes_complete, ranks, damaged;
     uint64_t bytes;
     int *copies; /* per rank: valid copies found */
+    int in_storage;
+    uint64_t storage_bytes;
 } step_info_t;
 
 typedef struct {
-    const char *root, *job;
+    const char *root, *job, *storage;
     int verify, json;
     char jobdir[PATH_MAX];
     int *node_ids, nnodes;
@@ -34,8 +39,11 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ckpt-ls -c CACHE_DIR -j JOB [--verify] [--json]\n"
-               "Lists the checkpoint steps of JOB kept under CACHE_DIR.\n");
+    fprintf(f, "usage: ckpt-ls [-c CACHE_DIR] [-s STORAGE_URL] -j JOB [--verify] "
+               "[--json]\n"
+               "Lists the checkpoint steps of JOB kept under CACHE_DIR, and those "
+               "committed\nin storage (credentials from AZURE_STORAGE_ACCOUNT, "
+               "AZURE_STORAGE_KEY or\nAZURE_STORAGE_SAS_TOKEN).\n");
 }
 
 static int find_nodes(ls_t *ls)
@@ -164,6 +172,57 @@ static void scan_node(ls_t *ls, int node)
     closedir(d);
 }
 
+/* One committed step: its manifest, read and checked. */
+static int scan_manifest(ls_t *ls, storage_t *st, const char *name)
+{
+    ckpt_err_t e = {0};
+    char *text = NULL;
+    size_t len = 0;
+    smanifest_t m;
+    step_info_t *s;
+    if (storage_get(st, name, &text, &len, &e) != CKPT_OK ||
+        sm_parse(text, len, &m, &e) != CKPT_OK) {
+        fprintf(stderr, "ckpt-ls: %s: %s\n", name, e.msg);
+        free(text);
+        return e.code == CKPT_ECORRUPT;
+    }
+    if ((s = step_slot(ls, m.step)) != NULL) {
+        s->in_storage = 1;
+        for (int n = 0; n < m.nnodes; n++)
+            s->storage_bytes += m.obj[n].size;
+    }
+    sm_free(&m);
+    free(text);
+    return 0;
+}
+
+/* Returns the number of damaged manifests, or -1 if storage cannot be read. */
+static int scan_storage(ls_t *ls)
+{
+    st_params_t p = {.url = ls->storage,
+                     .account = getenv("AZURE_STORAGE_ACCOUNT"),
+                     .key = getenv("AZURE_STORAGE_KEY"),
+                     .sas = getenv("AZURE_STORAGE_SAS_TOKEN"),
+                     .block_size = 16 << 20, .concurrency = 4, .timeout = 60};
+    ckpt_err_t e = {0};
+    storage_t *st = NULL;
+    char prefix[300], **names = NULL;
+    int n = 0, damaged = 0;
+    snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, ls->job);
+    if (storage_open(&st, &p, &e) == CKPT_OK &&
+        storage_list(st, prefix, &names, &n, &e) == CKPT_OK)
+        for (int i = 0; i < n; i++)
+            if (sm_step_of(names[i]) >= 0)
+                damaged += scan_manifest(ls, st, names[i]);
+    storage_names_free(names, n);
+    storage_close(st);
+    if (e.code != CKPT_OK && e.code != CKPT_ECORRUPT) {
+        fprintf(stderr, "ckpt-ls: %s\n", e.msg);
+        return -1;
+    }
+    return damaged;
+}
+
 static int cmp_step(const void *a, const void *b)
 {
     const step_info_t *x = a, *y = b;
@@ -173,7 +232,7 @@ static int cmp_step(const void *a, const void *b)
 static void count(const step_info_t *s, int *two, int *one, int *none)
 {
     *two = *one = *none = 0;
-    for (int r = 0; r < s->ranks; r++) {
+    for (int r = 0; s->copies && r < s->ranks; r++) {
         int c = s->copies[r];
         *two += c >= 2;
         *one += c == 1;
@@ -186,33 +245,39 @@ static void count(const step_info_t *s, int *two, int *one, int *none)
 static void print(const ls_t *ls)
 {
     if (ls->json)
-        printf("{\"job\": \"%s\", \"cache_dir\": \"%s\", \"steps\": [", ls->job,
-               ls->root);
+        printf("{\"job\": \"%s\", \"cache_dir\": \"%s\", \"storage\": \"%s\", "
+               "\"steps\": [", ls->job, ls->root ? ls->root : "",
+               ls->storage ? ls->storage : "");
     else
-        printf("%8s %6s %6s %14s  %-11s %5s %5s %5s %s\n", "STEP", "NODES",
-               "RANKS", "BYTES", "STATE", "TWO", "ONE", "NONE",
+        printf("%8s %6s %6s %14s  %-13s %5s %5s %5s %7s %s\n", "STEP", "NODES",
+               "RANKS", "BYTES", "STATE", "TWO", "ONE", "NONE", "STORAGE",
                ls->verify ? "DAMAGED" : "");
     for (int i = 0; i < ls->nsteps; i++) {
         const step_info_t *s = &ls->steps[i];
         int two, one, none;
         const char *state;
         count(s, &two, &one, &none);
-        state = none ? "unrecoverable" : s->nodes_complete < s->nodes_seen ? "partial" : "complete";
+        state = none && s->in_storage ? "in storage"
+                : none ? "unrecoverable"
+                : s->nodes_complete < s->nodes_seen ? "partial" : "complete";
         if (ls->json)
             printf("%s\n  {\"step\": %" PRId64 ", \"nodes\": %d, \"nodes_complete\": %d, "
                    "\"ranks\": %d, \"bytes\": %" PRIu64 ", \"state\": \"%s\", "
                    "\"recoverable\": %s, \"ranks_two_copies\": %d, "
-                   "\"ranks_one_copy\": %d, \"ranks_no_copy\": %d, \"damaged\": %d}",
+                   "\"ranks_one_copy\": %d, \"ranks_no_copy\": %d, \"damaged\": %d, "
+                   "\"in_storage\": %s, \"storage_bytes\": %" PRIu64 "}",
                    i ? "," : "", s->step, s->nodes_seen, s->nodes_complete,
-                   s->ranks, s->bytes, state, none ? "false" : "true", two, one,
-                   none, s->damaged);
-        else if (ls->verify)
-            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-11s %5d %5d %5d %d\n",
+                   s->ranks, s->bytes, state,
+                   none && !s->in_storage ? "false" : "true", two, one, none,
+                   s->damaged, s->in_storage ? "true" : "false", s->storage_bytes);
+        else {
+            char damaged[16] = "";
+            if (ls->verify)
+                snprintf(damaged, sizeof damaged, "%d", s->damaged);
+            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-13s %5d %5d %5d %7s %s\n",
                    s->step, s->nodes_seen, s->ranks, s->bytes, state, two, one,
-                   none, s->damaged);
-        else
-            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-11s %5d %5d %5d\n",
-                   s->step, s->nodes_seen, s->ranks, s->bytes, state, two, one, none);
+                   none, s->in_storage ? "yes" : "-", damaged);
+        }
     }
     if (ls->json)
         printf("\n]}\n");
@@ -222,13 +287,15 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"cache-dir", required_argument, NULL, 'c'}, {"job", required_argument, NULL, 'j'},
+        {"storage", required_argument, NULL, 's'},
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     ls_t ls = {0};
     int c, damaged = 0;
-    while ((c = getopt_long(argc, argv, "c:j:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:j:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ls.root = optarg; break;
+        case 's': ls.storage = optarg; break;
         case 'j': ls.job = optarg; break;
         case 'v': ls.verify = 1; break;
         case 'J': ls.json = 1; break;
@@ -236,17 +303,20 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (ls.root == NULL || ls.job == NULL || !config_valid_name(ls.job)) {
+    if ((ls.root == NULL && ls.storage == NULL) || ls.job == NULL ||
+        !config_valid_name(ls.job)) {
         usage(stderr);
         return 2;
     }
-    snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root, ls.job);
-    if (find_nodes(&ls) != 0) {
+    snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root ? ls.root : "", ls.job);
+    if (ls.root && find_nodes(&ls) != 0 && ls.storage == NULL) {
         fprintf(stderr, "ckpt-ls: no job '%s' under %s\n", ls.job, ls.root);
         return 1;
     }
     for (int i = 0; i < ls.nnodes; i++)
         scan_node(&ls, ls.node_ids[i]);
+    if (ls.storage && (damaged = scan_storage(&ls)) < 0)
+        return 1;
     qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
     print(&ls);
     for (int i = 0; i < ls.nsteps; i++) {
