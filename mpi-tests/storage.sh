@@ -18,6 +18,17 @@ SAS=$("$ST" sas "$AZURE_STORAGE_ACCOUNT" "$AZURE_STORAGE_KEY")
 
 ok "azure, shared key, 6 ranks on 3 nodes" \
     with CKPT_STORAGE_URL="$AZ_URL/ckpt-key" run 6 "$P"
+# ckpt-ls beside the job the 6-rank run left (steps 1 and 2, both committed)
+LS="$top_builddir/ckpt-ls"
+JOBDIR="${TMPDIR:-/tmp}/ckpt-tests/t_storage-np6/allcaches-np6"
+ok "ckpt-ls --storage lists committed steps" \
+    "$LS" -c "$JOBDIR/cache" --storage "$AZ_URL/ckpt-key" -j allcaches-np6
+check "ckpt-ls: step 2 is cached and in storage" \
+    grep -qE '^ +2 +3 +6 .* complete .* yes' "$T/last.log"
+ok "ckpt-ls --storage alone, as JSON" \
+    "$LS" --storage "$AZ_URL/ckpt-key" -j allcaches-np6 --json
+check "ckpt-ls: JSON says steps 1 and 2 are in storage" \
+    test "$(grep -c '"in_storage": true' "$T/last.log")" -eq 2
 ok "azure, shared key, 7 ranks on 4 uneven nodes" \
     with CKPT_STORAGE_URL="$AZ_URL/ckpt-key" run 7 "$P"
 ok "azure, SAS token, 6 ranks" \
