@@ -23,6 +23,7 @@ struct ckpt {
     ckpt_log_t log;
     ckpt_err_t err;       /* the last outcome on this rank */
     wb_t wb;              /* the STORAGE level */
+    double storage_read_s; /* the last restore's storage read phase, seconds */
 };
 
 /* Collective operations (save.c, restore.c). They fill ck->err. */

@@ -410,6 +410,7 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
         return NOT_AVAILABLE;
     }
     fetch_from_storage(ck, p, from_storage, e);
+    ck->storage_read_s = log_now() - t;
     log_lap(&ck->log, "restore: fetch from storage", &t);
     if (err_agree(ck->comm, e) != CKPT_OK) {
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
