@@ -163,6 +163,7 @@ static const key_def keys[] = {
     INT_KEY(keep_remote, 0, 1 << 30, "0 (keep all) or a positive number of steps"),
     {"upload_block_size", p_block_size, 0, 0, 0, NULL},
     INT_KEY(upload_concurrency, 1, 256, "1 to 256 requests"),
+    INT_KEY(download_concurrency, 1, 256, "1 to 256 requests"),
     INT_KEY(prefix_spread, 0, 1, "0 or 1"),
     INT_KEY(storage_timeout, 1, 7 * 86400, "a positive number of seconds"),
 };
@@ -204,6 +205,7 @@ static void set_defaults(ckpt_config_t *c)
     c->persist_every = 1;
     c->upload_block_size_mib = 16;
     c->upload_concurrency = 8;
+    c->download_concurrency = 16;
     c->prefix_spread = 1;
     c->storage_timeout = 600;
 }

@@ -27,6 +27,7 @@ typedef struct ckpt_config {
     int keep_remote;      /* committed steps kept in storage; 0: all */
     int upload_block_size_mib;
     int upload_concurrency;
+    int download_concurrency;
     int prefix_spread;    /* 0 or 1 */
     int storage_timeout;  /* seconds a request may keep failing */
 } ckpt_config_t;

@@ -244,8 +244,25 @@ static int finish(storage_t *st, CURLM *m, http_req_t *r, CURLcode c,
     return CKPT_OK;
 }
 
+/* While the storage is held, active transfers pause; after, they go on. */
+static void pause_all(http_req_t *r, int n, int on)
+{
+    for (int i = 0; i < n; i++)
+        if (r[i].state == R_ACTIVE && r[i].h)
+            curl_easy_pause(r[i].h, on ? CURLPAUSE_ALL : CURLPAUSE_CONT);
+}
+
+static int held(storage_t *st, http_req_t *r, int n, int *paused)
+{
+    int now = atomic_load(&st->hold);
+    if (now != *paused)
+        pause_all(r, n, now);
+    *paused = now;
+    return now;
+}
+
 /* Starts what may start now; returns how long to wait for the next retry. */
-static double launch(storage_t *st, CURLM *m, http_req_t *r, int n,
+static double launch(storage_t *st, CURLM *m, http_req_t *r, int n, int conc,
                      int *active, ckpt_err_t *e)
 {
     double now = log_now(), nap = 0.1;
@@ -256,17 +273,18 @@ static double launch(storage_t *st, CURLM *m, http_req_t *r, int n,
             continue;
         }
         if ((r[i].state == R_NEW || r[i].state == R_WAIT) &&
-            *active < st->concurrency && start(st, m, &r[i], e) == CKPT_OK)
+            *active < conc && start(st, m, &r[i], e) == CKPT_OK)
             (*active)++;
     }
     return nap;
 }
 
-int http_run(storage_t *st, http_req_t *r, int n, int *failed, ckpt_err_t *e)
+int http_run(storage_t *st, http_req_t *r, int n, int conc, int *failed,
+             ckpt_err_t *e)
 {
     CURLM *m = curl_multi_init();
     unsigned seed = (unsigned)getpid() ^ (unsigned)(log_now() * 1e6);
-    int active = 0, done = 0, bad = -1;
+    int active = 0, done = 0, bad = -1, paused = 0;
     if (m == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory starting requests");
     for (int i = 0; i < n; i++)
@@ -274,7 +292,12 @@ int http_run(storage_t *st, http_req_t *r, int n, int *failed, ckpt_err_t *e)
     while (done < n && e->code == CKPT_OK) {
         int running, left;
         CURLMsg *msg;
-        double nap = launch(st, m, r, n, &active, e);
+        double nap;
+        if (held(st, r, n, &paused)) {
+            usleep(2000);
+            continue;
+        }
+        nap = launch(st, m, r, n, conc, &active, e);
         curl_multi_perform(m, &running);
         while (e->code == CKPT_OK && (msg = curl_multi_info_read(m, &left))) {
             http_req_t *q;

@@ -46,9 +46,10 @@ struct http_req {
     double first_fail, next_try, retry_after;
 };
 
-/* Runs the n requests, at most st->concurrency at a time. On failure e says
+/* Runs the n requests, at most `concurrency` at a time. On failure e says
  * which request failed and why; *failed (may be NULL) gets its index. */
-int http_run(storage_t *st, http_req_t *r, int n, int *failed, ckpt_err_t *e);
+int http_run(storage_t *st, http_req_t *r, int n, int concurrency, int *failed,
+             ckpt_err_t *e);
 void http_req_free(http_req_t *r);
 /* Up to want bytes of r's body at offset at; the count, or -1. */
 int http_body_read(const http_req_t *r, char *p, uint64_t at, size_t want);

@@ -133,21 +133,23 @@ int save_step(ckpt_t *ck, int64_t step)
     ckpt_err_t *e = &ck->err;
     save_t s = {.step = step};
     double t0 = log_now();
+    int saved;
     s.in = calloc((size_t)t->nclients + 1, sizeof *s.in);
     s.in_path = calloc((size_t)t->nclients + 1, sizeof *s.in_path);
     if (s.in == NULL || s.in_path == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory saving step %" PRId64, step);
     wb_before_save(ck, step);
-    if (err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK) {
+    saved = err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK;
+    if (saved) {
         int64_t pinned[2];
         int npinned = wb_pinned(&ck->wb, pinned);
         if (topo_is_leader(t))
             cache_retain(&ck->cache, ck->cfg.keep_local, step, pinned, npinned,
                          &ck->log);
-        wb_after_save(ck, step, s.plan.size, s.out.digest);
         log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
                 " bytes in %.3f s", step, s.plan.size, log_now() - t0);
     }
+    wb_after_save(ck, saved, step, s.plan.size, s.out.digest);
     plan_free(&s.plan);
     free(s.in);
     free(s.in_path);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *op_names[OP_COUNT] = {
     "put-block", "put-block-list", "put", "get", "list", "delete"};
@@ -22,6 +23,8 @@ int storage_open(storage_t **out, const st_params_t *p, ckpt_err_t *e)
         return err_set(e, CKPT_ENOMEM, "out of memory opening storage");
     st->block_size = p->block_size;
     st->concurrency = p->concurrency > 0 ? p->concurrency : 1;
+    st->read_concurrency = p->read_concurrency > 0 ? p->read_concurrency
+                                                   : st->concurrency;
     st->timeout = p->timeout;
     if (!strncmp(p->url, "file://", 7))
         rc = st_file_open(st, p->url + 7, e);
@@ -170,6 +173,18 @@ void storage_names_free(char **names, int n)
 int storage_is_down(const ckpt_err_t *e)
 {
     return e->code == CKPT_ESTORAGE && strstr(e->msg, ST_DOWN_MARK) != NULL;
+}
+
+void storage_hold(storage_t *st, int on)
+{
+    if (st)
+        atomic_store(&st->hold, on);
+}
+
+void st_wait_hold(storage_t *st)
+{
+    while (atomic_load(&st->hold))
+        usleep(2000);
 }
 
 int storage_set_timeout(storage_t *st, int seconds)

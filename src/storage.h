@@ -31,7 +31,8 @@ typedef struct st_params {
     const char *url;      /* file:///abs/path or https://acct.../container */
     const char *account, *key, *sas;
     uint64_t block_size;  /* Put Block size, and ranged GET size */
-    int concurrency;      /* requests in flight in one call */
+    int concurrency;      /* requests in flight in one upload */
+    int read_concurrency; /* ranged GETs in flight in one read (0: as above) */
     int timeout;          /* seconds a request may keep failing */
 } st_params_t;
 
@@ -67,6 +68,9 @@ void storage_names_free(char **names, int n);
 /* 1 if e is storage that kept failing transiently (down or overloaded), as
  * opposed to a refusal such as bad credentials. */
 int storage_is_down(const ckpt_err_t *e);
+/* While held, transfers pause and no request starts: a save's stall must not
+ * grow because of storage. Any thread may hold and release. */
+void storage_hold(storage_t *st, int on);
 /* Sets how long requests may keep failing; returns the old value. */
 int storage_set_timeout(storage_t *st, int seconds);
 /* A missing object is not an error. */

@@ -159,7 +159,8 @@ static int az_run(storage_t *st, http_req_t *r, int n, ckpt_err_t *e)
 {
     az_t *az = az_of(st);
     int bad = -1;
-    if (http_run(st, r, n, &bad, e) == CKPT_OK || bad < 0)
+    int conc = r[0].op == OP_GET ? st->read_concurrency : st->concurrency;
+    if (http_run(st, r, n, conc, &bad, e) == CKPT_OK || bad < 0)
         return e->code;
     if (r[bad].status == 403) {
         err_clear(e);

@@ -92,13 +92,17 @@ static int f_put(storage_t *st, const char *name, const void *buf, size_t len,
     return finish_tmp(fd, tmp, path, e);
 }
 
-/* len bytes from in at ioff to out at ooff, in the kernel where it can. */
-static int copy_range(int in, uint64_t ioff, int out, uint64_t ooff,
-                      uint64_t len, const char *what, ckpt_err_t *e)
+/* len bytes from in at ioff to out at ooff, in the kernel, in pieces
+ * between which a save can hold the transfer. */
+static int copy_range(storage_t *st, int in, uint64_t ioff, int out,
+                      uint64_t ooff, uint64_t len, const char *what,
+                      ckpt_err_t *e)
 {
     while (len > 0) {
         loff_t a = (loff_t)ioff, b = (loff_t)ooff;
-        ssize_t n = copy_file_range(in, &a, out, &b, len, 0);
+        ssize_t n;
+        st_wait_hold(st);
+        n = copy_file_range(in, &a, out, &b, len < (8u << 20) ? len : (8u << 20), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -126,7 +130,7 @@ static int f_put_files(storage_t *st, const char *name, const st_source_t *src,
             err_sys(e, errno, "open %s", src->path[i]);
             break;
         }
-        copy_range(in, 0, fd, off, src->size[i], src->path[i], e);
+        copy_range(st, in, 0, fd, off, src->size[i], src->path[i], e);
         close(in);
         off += src->size[i];
     }
@@ -169,7 +173,7 @@ static int f_get_range(storage_t *st, const char *name, uint64_t off,
     int in;
     if (open_object(st, name, &in, e) != CKPT_OK)
         return e->code;
-    copy_range(in, off, fd, 0, len, name, e);
+    copy_range(st, in, off, fd, 0, len, name, e);
     close(in);
     st_count(st, OP_GET, len);
     return e->code ? (e->code = CKPT_ESTORAGE) : CKPT_OK;

@@ -25,9 +25,13 @@ struct storage {
     const st_backend_t *be;
     void *impl;
     uint64_t block_size;
-    int concurrency, timeout;
+    int concurrency, read_concurrency, timeout;
     _Atomic uint64_t requests[OP_COUNT], bytes[OP_COUNT], retries[OP_COUNT];
+    atomic_int hold;
 };
+
+/* Sleeps while the storage is held. */
+void st_wait_hold(storage_t *st);
 
 /* In the message of a request given up after storage_timeout. */
 #define ST_DOWN_MARK "(storage_timeout)"

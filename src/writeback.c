@@ -253,12 +253,18 @@ void wb_before_save(ckpt_t *ck, int64_t step)
         usleep(POLL_NAP_US);
         wb_poll(ck);
     }
+    /* The upload waits while the program is stalled in the save. */
+    storage_hold(w->st, 1);
 }
 
-void wb_after_save(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest)
+void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t size,
+                   uint64_t digest)
 {
     wb_t *w = &ck->wb;
     if (w->st == NULL)
+        return;
+    storage_hold(w->st, 0);
+    if (!saved)
         return;
     w->last_saved = step;
     w->last_size = size;
@@ -352,6 +358,7 @@ int wb_init(ckpt_t *ck)
                      .key = c->storage_key, .sas = c->storage_sas,
                      .block_size = (uint64_t)c->upload_block_size_mib << 20,
                      .concurrency = c->upload_concurrency,
+                     .read_concurrency = c->download_concurrency,
                      .timeout = c->storage_timeout};
     w->cur = w->next = no_step;
     w->last_saved = -1;

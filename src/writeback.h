@@ -50,10 +50,12 @@ void wb_free(wb_t *w);
 /* Collective: takes note of finished jobs and moves steps along. Called at
  * the start of every collective call. */
 void wb_poll(ckpt_t *ck);
-/* Collective, around a save: a step being replaced must not be uploading;
- * after a good save, every persist_every-th step is queued. */
+/* Collective, around a save: a step being replaced must not be uploading,
+ * and uploads pause during the save; after a good save (saved != 0), every
+ * persist_every-th step is queued. */
 void wb_before_save(ckpt_t *ck, int64_t step);
-void wb_after_save(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest);
+void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t size,
+                   uint64_t digest);
 /* Collective: blocks until step is committed (CKPT_OK), given up
  * (CKPT_ESTORAGE), or is not going to storage (CKPT_ESTATE). */
 int wb_wait(ckpt_t *ck, int64_t step);
