@@ -75,14 +75,16 @@ void storage_stats(const storage_t *st, st_stats_t *out)
 void storage_stats_line(const st_stats_t *s, char *buf, size_t n)
 {
     size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < OP_COUNT && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used,
-                                 "%s%s %llu req (%llu retries) %.1f MiB",
-                                 i ? ", " : "", op_names[i],
+    snprintf(buf, n, "none");
+    for (int i = 0; i < OP_COUNT && used < n; i++) {
+        if (s->requests[i] == 0)
+            continue;
+        used += (size_t)snprintf(buf + used, n - used, "%s%s %llu (%llu retried) "
+                                 "%llu bytes", used ? ", " : "", op_names[i],
                                  (unsigned long long)s->requests[i],
                                  (unsigned long long)s->retries[i],
-                                 (double)s->bytes[i] / (1 << 20));
+                                 (unsigned long long)s->bytes[i]);
+    }
 }
 
 int storage_put(storage_t *st, const char *name, const void *buf, size_t len,

@@ -43,7 +43,8 @@ int storage_open(storage_t **st, const st_params_t *p, ckpt_err_t *e);
 void storage_close(storage_t *st);
 const char *storage_op_name(int op);
 void storage_stats(const storage_t *st, st_stats_t *out);
-/* One line "put-block 3 req 48 MiB, ..." for logs. */
+/* One line "put-block 3 (0 retried) 50331648 bytes, ..." of the operations
+ * used, for logs. */
 void storage_stats_line(const st_stats_t *s, char *buf, size_t n);
 
 int storage_put(storage_t *st, const char *name, const void *buf, size_t len,

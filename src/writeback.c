@@ -198,6 +198,21 @@ static void give_up(ckpt_t *ck, const ckpt_err_t *why)
             why->msg);
 }
 
+/* At verbose >= 2, each rank that talks to storage prints its counters. */
+static void log_counters(ckpt_t *ck, const char *when)
+{
+    st_stats_t s;
+    char line[700];
+    uint64_t any = 0;
+    storage_stats(ck->wb.st, &s);
+    for (int op = 0; op < OP_COUNT; op++)
+        any += s.requests[op];
+    if (any == 0)
+        return;
+    storage_stats_line(&s, line, sizeof line);
+    log_msg(&ck->log, LOG_INFO, "storage requests %s: %s", when, line);
+}
+
 static void committed(ckpt_t *ck)
 {
     wb_t *w = &ck->wb;
@@ -211,6 +226,7 @@ static void committed(ckpt_t *ck)
                 "objects, %.2f s after it was queued", w->cur.step,
                 (double)bytes / (1 << 20), ck->topo.nnodes,
                 log_now() - w->cur.t0);
+    log_counters(ck, "so far");
 }
 
 void wb_poll(ckpt_t *ck)
@@ -412,6 +428,7 @@ int wb_finalize(ckpt_t *ck)
         if (wb_wait(ck, s) != CKPT_OK && first.code == CKPT_OK)
             first = ck->err;
     }
+    log_counters(ck, "in this run");
     if (first.code != CKPT_OK)
         ck->err = first;
     return first.code;
