@@ -189,9 +189,15 @@ static http_req_t request(int op, const char *method, const char *what,
                         .prepare = az_prepare, .ctx = c, .sink_fd = -1};
 }
 
+static int put_blocks(storage_t *st, const char *name, const char *mem,
+                      const int *fd, const st_source_t *src, uint64_t total,
+                      ckpt_err_t *e);
+
 static int z_put(storage_t *st, const char *name, const void *buf, size_t len,
                  ckpt_err_t *e)
 {
+    if (len > st->block_size)
+        return put_blocks(st, name, buf, NULL, NULL, len, e);
     az_call_t c = {.az = az_of(st), .blob = name, .block_blob = 1};
     http_req_t r = request(OP_PUT, "PUT", name, &c);
     r.body = buf;
@@ -225,9 +231,11 @@ static int put_block_list(storage_t *st, const char *name, az_call_t *blocks,
     return e->code;
 }
 
-/* The object in blocks of block_size, then the list that commits them. */
-static int put_blocks(storage_t *st, const char *name, const int *fd,
-                      const st_source_t *src, uint64_t total, ckpt_err_t *e)
+/* The object in blocks of block_size, then the list that commits them; the
+ * bytes come from memory (mem) or from the files of src. */
+static int put_blocks(storage_t *st, const char *name, const char *mem,
+                      const int *fd, const st_source_t *src, uint64_t total,
+                      ckpt_err_t *e)
 {
     uint64_t bs = st->block_size;
     int nb = (int)((total + bs - 1) / bs);
@@ -245,9 +253,10 @@ static int put_blocks(storage_t *st, const char *name, const int *fd,
         az_base64((const unsigned char *)id, 12, c[i].blockid);
         c[i].q[0][1] = c[i].blockid;
         r[i] = request(OP_PUT_BLOCK, "PUT", name, &c[i]);
+        r[i].body = mem;
         r[i].src_fd = fd;
-        r[i].src_size = src->size;
-        r[i].src_n = src->n;
+        r[i].src_size = src ? src->size : NULL;
+        r[i].src_n = src ? src->n : 0;
         r[i].body_off = (uint64_t)i * bs;
         r[i].body_len = total - r[i].body_off < bs ? total - r[i].body_off : bs;
     }
@@ -276,7 +285,7 @@ static int z_put_files(storage_t *st, const char *name, const st_source_t *src,
         }
     }
     if (total > st->block_size) {
-        put_blocks(st, name, fd, src, total, e);
+        put_blocks(st, name, NULL, fd, src, total, e);
     } else {
         az_call_t c = {.az = az_of(st), .blob = name, .block_blob = 1};
         http_req_t r = request(OP_PUT, "PUT", name, &c);

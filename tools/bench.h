@@ -1,0 +1,41 @@
+/* ckpt-bench's modes and the helpers they share. */
+#ifndef CKPT_BENCH_H
+#define CKPT_BENCH_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ckpt.h"
+
+enum { RAW_WRITE, RAW_READ, SAVE_LOCAL, SAVE_PARTNER, RESTORE_LOCAL,
+       RESTORE_PARTNER, NPHASE };
+
+typedef struct {
+    size_t bytes;
+    int rounds, rpn, json, rank, size;
+    const char *storage;
+    int scale, csv, steps, persist_every, nnodes;
+    int lost[4096], nlost;  /* --lose-nodes */
+    int block_mib;       /* the writeback handle's upload_block_size */
+    char dir[900];
+    unsigned char *buf;
+    double *t[NPHASE]; /* [rounds] slowest rank's seconds */
+} bench_t;
+
+/* A phase starts after sync(2) and a barrier: no phase pays for another's
+ * writeback. bench_slowest is the slowest rank's seconds since t0. */
+double bench_start(void);
+double bench_slowest(double t0);
+/* A config file in b->dir for job bench-<name>; collective. */
+const char *bench_config(bench_t *b, const char *name, const char *extra);
+int bench_fail(ckpt_t *ck, const char *what, int rc);
+double bench_median(double *v, int n); /* sorts v */
+long bench_rss_kib(void);
+/* Collective: storage requests and bytes of all ranks, by operation. */
+void bench_totals(ckpt_t *ck, uint64_t *req, uint64_t *bytes);
+double bench_timed_save(ckpt_t *ck, int64_t step, int *rc);
+
+int storage_bench(bench_t *b);
+int scale_bench(bench_t *b);
+
+#endif

@@ -1,0 +1,83 @@
+/* Helpers shared by ckpt-bench's modes. */
+#include "bench.h"
+#include "handle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Every phase starts with no dirty pages of an earlier phase in flight, so
+ * that no phase pays for another's writeback. */
+double bench_start(void)
+{
+    sync();
+    MPI_Barrier(MPI_COMM_WORLD);
+    return MPI_Wtime();
+}
+
+double bench_slowest(double t0)
+{
+    double mine = MPI_Wtime() - t0, max;
+    MPI_Allreduce(&mine, &max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return max;
+}
+
+const char *bench_config(bench_t *b, const char *name, const char *extra)
+{
+    static char path[1000];
+    snprintf(path, sizeof path, "%s/%s.conf", b->dir, name);
+    if (b->rank == 0) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "cache_dir = %s/cache\njob = bench-%s\nranks_per_node = %d\n"
+                       "keep_local = 1\nverbose = 0\n%s\n", b->dir, name, b->rpn, extra);
+            fclose(f);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    return path;
+}
+
+int bench_fail(ckpt_t *ck, const char *what, int rc)
+{
+    if (rc != CKPT_OK)
+        fprintf(stderr, "ckpt-bench: %s: %s: %s\n", what, ckpt_strerror(rc),
+                ckpt_errmsg(ck));
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+long bench_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+
+void bench_totals(ckpt_t *ck, uint64_t *req, uint64_t *bytes)
+{
+    st_stats_t s;
+    storage_stats(ck->wb.st, &s);
+    MPI_Allreduce(s.requests, req, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(s.bytes, bytes, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+}
+
+double bench_timed_save(ckpt_t *ck, int64_t step, int *rc)
+{
+    double t0 = bench_start();
+    *rc |= bench_fail(ck, "save", ckpt_save(ck, step));
+    return bench_slowest(t0);
+}

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Scale runs on one machine: for each node count, one rank per emulated node,
+# small checkpoints, against Azurite: ckpt-bench --scale saves several steps
+# in direct, cache and writeback modes, loses 10% of the nodes (every 10th,
+# never two partners), restores, checks every byte, and writes its CSV rows.
+# usage: tools/scale-run.sh [-o OUTDIR] [-b BYTES] [-s STEPS] [NODES...]
+#        (default: 128 200 nodes, 1 MiB per rank, 4 steps, OUTDIR docs/data)
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/docs/data" bytes=$((1 << 20)) steps=4
+while getopts o:b:s: opt; do
+    case $opt in
+    o) out=$OPTARG ;; b) bytes=$OPTARG ;; s) steps=$OPTARG ;;
+    *) echo "usage: $0 [-o OUTDIR] [-b BYTES] [-s STEPS] [NODES...]"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+nodes=("$@")
+[ ${#nodes[@]} -gt 0 ] || nodes=(128 200)
+export top_builddir="${BUILD:-$root/build}" top_srcdir="$root"
+export CKPT_AZURITE_HOME="${CKPT_AZURITE_HOME:-$root/.azurite}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+[ -x "$top_builddir/ckpt-bench" ] || "$root/scripts/build.sh" build || exit 1
+make -s -C "$top_builddir" mpi-tests/st_tool >/dev/null || exit 1
+T="${TMPDIR:-/tmp}/ckpt-scale"
+rm -rf "$T" && mkdir -p "$T" "$out"
+. "$root/mpi-tests/azurite.sh"
+start_azurite || exit 1
+status=0
+for n in "${nodes[@]}"; do
+    "$top_builddir/mpi-tests/st_tool" "$AZ_URL/scale-$n" create || exit 1
+    lost=$(seq -s, 1 10 $((n - 1)))     # 1, 11, 21, ...: 10%, no two adjacent
+    echo "== $n nodes, lose nodes $lost"
+    start=$(date +%s)
+    # many ranks on 2 cores: let a waiting rank yield its core
+    mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np "$n" \
+        "$top_builddir/ckpt-bench" --scale --storage "$AZ_URL/scale-$n" \
+        -b "$bytes" --steps "$steps" --lose-nodes "$lost" -d "$T/bench-$n" \
+        --csv >"$out/scale-$n.csv" 2>"$T/scale-$n.err" || status=1
+    echo "   $(( $(date +%s) - start )) s"
+    column -s, -t <"$out/scale-$n.csv" | cut -c1-220
+    grep -v '^ckpt\[' "$T/scale-$n.err" | head -5
+done
+exit $status
