@@ -15,7 +15,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 command -v rclone >/dev/null ||
     { apt-get update -qq && apt-get install -y -qq rclone >/dev/null; } || exit 1
 [ -x "$top_builddir/ckpt-bench" ] || "$root/scripts/build.sh" build || exit 1
-make -s -C "$top_builddir" mpi-tests/st_tool >/dev/null || exit 1
+[ -x "$top_builddir/mpi-tests/st_tool" ] ||
+    make -s -C "$top_builddir" mpi-tests/st_tool >/dev/null || exit 1
 T="${TMPDIR:-/tmp}/ckpt-bench-storage"
 rm -rf "$T" && mkdir -p "$T/up"
 . "$root/mpi-tests/azurite.sh"

@@ -17,11 +17,12 @@ done
 shift $((OPTIND - 1))
 nodes=("$@")
 [ ${#nodes[@]} -gt 0 ] || nodes=(128 200)
-export top_builddir="${BUILD:-$root/build}" top_srcdir="$root"
+export top_builddir="${BUILD:-${top_builddir:-$root/build}}" top_srcdir="$root"
 export CKPT_AZURITE_HOME="${CKPT_AZURITE_HOME:-$root/.azurite}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 [ -x "$top_builddir/ckpt-bench" ] || "$root/scripts/build.sh" build || exit 1
-make -s -C "$top_builddir" mpi-tests/st_tool >/dev/null || exit 1
+[ -x "$top_builddir/mpi-tests/st_tool" ] ||
+    make -s -C "$top_builddir" mpi-tests/st_tool >/dev/null || exit 1
 T="${TMPDIR:-/tmp}/ckpt-scale"
 rm -rf "$T" && mkdir -p "$T" "$out"
 . "$root/mpi-tests/azurite.sh"
