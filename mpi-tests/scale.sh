@@ -6,7 +6,7 @@
 . "$(dirname "$0")/common.sh"
 N=32
 STEPS=3
-ok "scale run, $N nodes" "$top_srcdir/tools/scale-run.sh" -o "$T" -b 262144 -s $STEPS $N
+ok "scale run, $N nodes" "$top_srcdir/tools/scale-run.sh" -o "$T" -b 262144 -s $STEPS -k 1 $N
 CSV="$T/scale-$N.csv"
 field() { # field MODE COLUMN: a value of the CSV
     python3 -c "import csv,sys
@@ -26,4 +26,8 @@ check "writeback: no block requests below the block size" \
 check "writeback: one list at init" test "$(field writeback req_list)" -eq 1
 check "writeback: restore from storage is 1 manifest + 1 range per rank" \
     test "$(field writeback restore_requests)" -eq $((N + 1))
+
+# The simulator reproduces this run's request counts exactly.
+ok "ckpt-sim reproduces the run's request counts" \
+    "$top_builddir/ckpt-sim" --bench "$T/scale-$N.json" --validate --tolerance 100
 finish

@@ -15,6 +15,7 @@ typedef struct {
     int rounds, rpn, json, rank, size;
     const char *storage;
     int scale, csv, steps, persist_every, nnodes;
+    const char *out;        /* --out PREFIX: PREFIX.csv and PREFIX.json */
     int lost[4096], nlost;  /* --lose-nodes */
     int block_mib;       /* the writeback handle's upload_block_size */
     char dir[900];

@@ -273,7 +273,7 @@ static int run_library(bench_t *b, int mode, row_t *row)
     return rc;
 }
 
-static void print_row(const bench_t *b, int m, const row_t *r, int csv)
+static void print_row(FILE *f, const bench_t *b, int m, const row_t *r, int csv)
 {
     uint64_t total = 0, up = 0;
     for (int op = 0; op < OP_COUNT; op++) {
@@ -281,45 +281,45 @@ static void print_row(const bench_t *b, int m, const row_t *r, int csv)
         up += op == OP_GET ? 0 : r->bytes[op];
     }
     if (csv) {
-        printf("%s,%d,%d,%zu,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", mode_name[m],
+        fprintf(f, "%s,%d,%d,%zu,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", mode_name[m],
                b->nnodes, b->size, b->bytes, b->steps, b->persist_every, b->nlost,
                r->stall_med, r->stall_p99, r->to_partner, r->to_storage,
                r->restore_local, r->restore_lost, r->restore_storage);
         for (int op = 0; op < OP_COUNT; op++)
-            printf(",%" PRIu64, r->req[op]);
-        printf(",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.3f,%.1f,%.1f,%d,%d\n", up,
+            fprintf(f, ",%" PRIu64, r->req[op]);
+        fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.3f,%.1f,%.1f,%d,%d\n", up,
                r->restore_req, r->restore_bytes, r->req_per_s_node,
                r->objects_per_step, r->rss_mib, r->steps_stored, r->verified);
         return;
     }
-    printf("%-10s %8.4f %8.4f %8.3f %9.3f %8.3f %8.3f %8.3f %8" PRIu64 " %9.1f %8.2f "
+    fprintf(f, "%-10s %8.4f %8.4f %8.3f %9.3f %8.3f %8.3f %8.3f %8" PRIu64 " %9.1f %8.2f "
            "%7.0f %7.1f %s\n", mode_name[m], r->stall_med, r->stall_p99,
            r->to_partner, r->to_storage, r->restore_local, r->restore_lost,
            r->restore_storage, total, (double)up / 1048576, r->req_per_s_node,
            r->objects_per_step, r->rss_mib, r->verified ? "yes" : "NO");
 }
 
-static void print_csv_header(void)
+static void print_csv_header(FILE *f)
 {
-    printf("mode,nodes,ranks,bytes_per_rank,steps,persist_every,lost_nodes,"
+    fprintf(f, "mode,nodes,ranks,bytes_per_rank,steps,persist_every,lost_nodes,"
            "stall_median_s,stall_p99_s,to_partner_s,to_storage_s,"
            "restore_local_s,restore_lost_s,restore_storage_s");
     for (int op = 0; op < OP_COUNT; op++)
-        printf(",req_%s", storage_op_name(op));
-    printf(",bytes_up,restore_requests,restore_bytes,requests_per_s_per_node,"
+        fprintf(f, ",req_%s", storage_op_name(op));
+    fprintf(f, ",bytes_up,restore_requests,restore_bytes,requests_per_s_per_node,"
            "objects_per_step,peak_rss_mib,steps_stored,verified\n");
 }
 
-static void print_json(const bench_t *b, const row_t *rows)
+static void print_json(FILE *f, const bench_t *b, const row_t *rows)
 {
-    printf("{\"nodes\": %d, \"ranks\": %d, \"ranks_per_node\": %d, "
+    fprintf(f, "{\"nodes\": %d, \"ranks\": %d, \"ranks_per_node\": %d, "
            "\"bytes_per_rank\": %zu, \"steps\": %d, \"persist_every\": %d, "
            "\"lost_nodes\": %d, \"block_size\": %d, \"modes\": [", b->nnodes,
            b->size, b->rpn, b->bytes, b->steps, b->persist_every, b->nlost,
            16 << 20);
     for (int m = 0; m < NMODES; m++) {
         const row_t *r = &rows[m];
-        printf("%s\n {\"mode\": \"%s\", \"stall_median_s\": %.6f, \"stall_p99_s\": "
+        fprintf(f, "%s\n {\"mode\": \"%s\", \"stall_median_s\": %.6f, \"stall_p99_s\": "
                "%.6f, \"to_partner_s\": %.6f, \"to_storage_s\": %.6f, "
                "\"restore_local_s\": %.6f, \"restore_lost_s\": %.6f, "
                "\"restore_storage_s\": %.6f, \"requests_per_s_per_node\": %.4f, "
@@ -331,36 +331,58 @@ static void print_json(const bench_t *b, const row_t *rows)
                r->objects_per_step, r->rss_mib, r->steps_stored, r->restore_req,
                r->verified ? "true" : "false");
         for (int op = 0; op < OP_COUNT; op++)
-            printf(", \"req_%s\": %" PRIu64 ", \"bytes_%s\": %" PRIu64,
+            fprintf(f, ", \"req_%s\": %" PRIu64 ", \"bytes_%s\": %" PRIu64,
                    storage_op_name(op), r->req[op], storage_op_name(op), r->bytes[op]);
-        printf("}");
+        fprintf(f, "}");
     }
-    printf("\n]}\n");
+    fprintf(f, "\n]}\n");
+}
+
+/* Writes PREFIX.csv and PREFIX.json; the table goes to stdout. */
+static void write_files(const bench_t *b, const row_t *rows)
+{
+    char path[1100];
+    FILE *f;
+    snprintf(path, sizeof path, "%s.csv", b->out);
+    if ((f = fopen(path, "w")) != NULL) {
+        print_csv_header(f);
+        for (int m = 0; m < NMODES; m++)
+            print_row(f, b, m, &rows[m], 1);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s.json", b->out);
+    if ((f = fopen(path, "w")) != NULL) {
+        print_json(f, b, rows);
+        fclose(f);
+    }
 }
 
 static void report_scale(const bench_t *b, const row_t *rows)
 {
+    FILE *f = stdout;
+    if (b->out)
+        write_files(b, rows);
     if (b->csv) {
-        print_csv_header();
+        print_csv_header(f);
         for (int m = 0; m < NMODES; m++)
-            print_row(b, m, &rows[m], 1);
+            print_row(f, b, m, &rows[m], 1);
         return;
     }
     if (b->json) {
-        print_json(b, rows);
+        print_json(f, b, rows);
         return;
     }
-    printf("ckpt-bench --scale: %d nodes, %d ranks, %.2f MiB per rank, %d steps, "
-           "persist_every %d, %d nodes lost before the restore\n", b->nnodes,
-           b->size, (double)b->bytes / 1048576, b->steps, b->persist_every, b->nlost);
-    printf("%-10s %8s %8s %8s %9s %8s %8s %8s %8s %9s %8s %7s %7s %s\n", "mode",
-           "stall", "p99", "PARTNER", "STORAGE", "rst-loc", "rst-lost",
-           "rst-stor", "requests", "MiB up", "req/s/nd", "obj/st", "RSS MiB",
-           "verified");
+    fprintf(f, "ckpt-bench --scale: %d nodes, %d ranks, %.2f MiB per rank, %d steps, "
+            "persist_every %d, %d nodes lost before the restore\n", b->nnodes,
+            b->size, (double)b->bytes / 1048576, b->steps, b->persist_every, b->nlost);
+    fprintf(f, "%-10s %8s %8s %8s %9s %8s %8s %8s %8s %9s %8s %7s %7s %s\n", "mode",
+            "stall", "p99", "PARTNER", "STORAGE", "rst-loc", "rst-lost",
+            "rst-stor", "requests", "MiB up", "req/s/nd", "obj/st", "RSS MiB",
+            "verified");
     for (int m = 0; m < NMODES; m++)
-        print_row(b, m, &rows[m], 0);
-    printf("(seconds; STORAGE: from the start of a stored step's save until "
-           "committed, median; -1: not applicable)\n");
+        print_row(f, b, m, &rows[m], 0);
+    fprintf(f, "(seconds; STORAGE: from the start of a stored step's save until "
+            "committed, median; -1: not applicable)\n");
 }
 
 /* Partners (n, n + 1) must not both be lost: their data would be gone from

@@ -145,6 +145,7 @@ static int parse(bench_t *b, int argc, char **argv)
         {"steps", required_argument, NULL, 't'},
         {"persist-every", required_argument, NULL, 'k'},
         {"lose-nodes", required_argument, NULL, 'L'}, {"csv", no_argument, NULL, 'C'},
+        {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     int c;
@@ -166,6 +167,7 @@ static int parse(bench_t *b, int argc, char **argv)
         case 't': b->steps = atoi(optarg); break;
         case 'k': b->persist_every = atoi(optarg); break;
         case 'C': b->csv = 1; break;
+        case 'o': b->out = optarg; break;
         case 'L':
             for (char *p = optarg; *p && b->nlost < 4096; p += *p == ',')
                 b->lost[b->nlost++] = (int)strtol(p, &p, 10);
@@ -193,7 +195,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: ckpt-bench [-b BYTES] [-r ROUNDS] "
                             "[-n RANKS_PER_NODE] [-d DIR] [--storage URL "
                             "[--scale [--steps S] [--persist-every K] "
-                            "[--lose-nodes N,N..] [--csv]]] [--json]\n");
+                            "[--lose-nodes N,N..] [--csv] [--out PREFIX]]] "
+                            "[--json]\n");
         MPI_Finalize();
         return 2;
     }

@@ -35,6 +35,7 @@ static void usage(FILE *f)
             "  [--account-ingress B/s] [--account-egress B/s] [--account-rps R]\n"
             "  [--partition-rps R] [--blob-rps R] [--partitions P]\n"
             "  [--naming prefix|sequential] [--latency S] [--commit-delay S]\n"
+            "  [--stall S] [--service-rps R]\n"
             "  [--json | --csv [--csv-header]]\n");
 }
 
@@ -83,6 +84,8 @@ static int load_bench(opts_t *o)
     o->p.checkpoints = (int)num(b, "steps");
     o->p.persist_every = (int)num(b, "persist_every");
     o->p.block_size = num(b, "block_size");
+    /* The save's cost is measured, not modelled: 2 cores for 200 ranks. */
+    o->p.stall = num(mode_of(b, "writeback"), "stall_median_s");
     o->measured = b;
     return o->p.nodes > 0 && o->p.checkpoints > 0 ? 0 : -1;
 }
@@ -100,7 +103,8 @@ static int parse(opts_t *o, int argc, char **argv)
         {"account-egress", 1, 0, 'E'}, {"account-rps", 1, 0, 'R'},
         {"partition-rps", 1, 0, 'P'}, {"blob-rps", 1, 0, 'O'},
         {"partitions", 1, 0, 'p'}, {"naming", 1, 0, 'x'}, {"latency", 1, 0, 'l'},
-        {"commit-delay", 1, 0, 'd'}, {"json", 0, 0, 'j'}, {"csv", 0, 0, 'v'},
+        {"commit-delay", 1, 0, 'd'}, {"stall", 1, 0, 'S'},
+        {"service-rps", 1, 0, 'Q'}, {"json", 0, 0, 'j'}, {"csv", 0, 0, 'v'},
         {"csv-header", 0, 0, 'H'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     sim_params_t *p = &o->p;
     int c;
@@ -137,6 +141,8 @@ static int parse(opts_t *o, int argc, char **argv)
         case 'x': p->sequential = !strcmp(optarg, "sequential"); break;
         case 'l': p->latency = v; break;
         case 'd': p->commit_delay = v; break;
+        case 'S': p->stall = v; break;
+        case 'Q': p->service_rps = v; break;
         case 'j': o->json = 1; break;
         case 'v': o->csv = 1; break;
         case 'H': o->csv_header = 1; break;

@@ -2,16 +2,18 @@
 # Scale runs on one machine: for each node count, one rank per emulated node,
 # small checkpoints, against Azurite: ckpt-bench --scale saves several steps
 # in direct, cache and writeback modes, loses 10% of the nodes (every 10th,
-# never two partners), restores, checks every byte, and writes its CSV rows.
-# usage: tools/scale-run.sh [-o OUTDIR] [-b BYTES] [-s STEPS] [NODES...]
-#        (default: 128 200 nodes, 1 MiB per rank, 4 steps, OUTDIR docs/data)
+# never two partners), restores, checks every byte, prints its table and
+# writes OUTDIR/scale-N.csv and .json.
+# usage: tools/scale-run.sh [-o OUTDIR] [-b BYTES] [-s STEPS] [-k PERSIST_EVERY]
+#        [NODES...]  (default: 128 200 nodes, 1 MiB per rank, 4 steps, every
+#        2nd step to storage, OUTDIR docs/data)
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
-out="$root/docs/data" bytes=$((1 << 20)) steps=4
-while getopts o:b:s: opt; do
+out="$root/docs/data" bytes=$((1 << 20)) steps=4 every=2
+while getopts o:b:s:k: opt; do
     case $opt in
-    o) out=$OPTARG ;; b) bytes=$OPTARG ;; s) steps=$OPTARG ;;
-    *) echo "usage: $0 [-o OUTDIR] [-b BYTES] [-s STEPS] [NODES...]"; exit 2 ;;
+    o) out=$OPTARG ;; b) bytes=$OPTARG ;; s) steps=$OPTARG ;; k) every=$OPTARG ;;
+    *) echo "usage: $0 [-o OUTDIR] [-b BYTES] [-s STEPS] [-k K] [NODES...]"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -36,10 +38,10 @@ for n in "${nodes[@]}"; do
     # many ranks on 2 cores: let a waiting rank yield its core
     mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np "$n" \
         "$top_builddir/ckpt-bench" --scale --storage "$AZ_URL/scale-$n" \
-        -b "$bytes" --steps "$steps" --lose-nodes "$lost" -d "$T/bench-$n" \
-        --csv >"$out/scale-$n.csv" 2>"$T/scale-$n.err" || status=1
+        -b "$bytes" --steps "$steps" --persist-every "$every" \
+        --lose-nodes "$lost" -d "$T/bench-$n" \
+        --out "$out/scale-$n" 2>"$T/scale-$n.err" || status=1
     echo "   $(( $(date +%s) - start )) s"
-    column -s, -t <"$out/scale-$n.csv" | cut -c1-220
     grep -v '^ckpt\[' "$T/scale-$n.err" | head -5
 done
 exit $status

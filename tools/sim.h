@@ -27,6 +27,10 @@ typedef struct sim_params {
     int sequential;         /* names without the hash prefix */
     double latency;         /* seconds per request besides the transfer */
     double commit_delay;    /* seconds from the last object to the manifest */
+    double stall;           /* > 0: the save's stall, instead of the model's */
+    double service_rps;     /* > 0: requests an account serves per second,
+                               queueing the rest (an emulator such as
+                               Azurite), besides the throttling limits */
 } sim_params_t;
 
 typedef struct sim_result {

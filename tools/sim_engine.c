@@ -41,6 +41,7 @@ typedef struct session {
     double unit_bytes, unit_nic;
     bucket_t *part, *acct, *blob;
     long *active;            /* requests in flight per account */
+    double *free_at;         /* when each account's server takes the next */
     int step;
     int manifest;            /* writeback: write one when objects are done */
     double end;
@@ -151,6 +152,10 @@ static int try_start(session_t *s, ev_t e)
     count_second(&s->acct[acct], e.t, &s->r->peak_acct_rps);
     s->active[acct]++;
     bw = fmin(s->unit_nic, p->acct_ingress / (double)s->active[acct]);
+    if (p->service_rps > 0) { /* queued behind the account's earlier requests */
+        e.t = fmax(e.t, s->free_at[acct]);
+        s->free_at[acct] = e.t + 1 / p->service_rps;
+    }
     e.done = 1;
     e.t += p->latency + e.bytes / bw;
     return push(s, e);
@@ -212,7 +217,8 @@ double sim_session(const sim_params_t *p, sim_result_t *r, int step, long units,
     s.acct = calloc((size_t)p->accounts, sizeof *s.acct);
     s.blob = calloc((size_t)units, sizeof *s.blob);
     s.active = calloc((size_t)p->accounts, sizeof *s.active);
-    if (!s.u || !s.part || !s.acct || !s.blob || !s.active)
+    s.free_at = calloc((size_t)p->accounts, sizeof *s.free_at);
+    if (!s.u || !s.part || !s.acct || !s.blob || !s.active || !s.free_at)
         ok = 0;
     if (ok) {
         buckets(s.part, p->partitions, p->part_rps, t0);
@@ -234,5 +240,6 @@ double sim_session(const sim_params_t *p, sim_result_t *r, int step, long units,
     free(s.acct);
     free(s.blob);
     free(s.active);
+    free(s.free_at);
     return ok ? s.end : -1;
 }

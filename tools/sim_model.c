@@ -97,7 +97,8 @@ static void failures(const sim_params_t *p, int mode, sim_result_t *r)
 int sim_run(const sim_params_t *p, int mode, sim_result_t *r)
 {
     double B = p->bytes_per_node;
-    double cache_stall = fmax(2 * B / p->ssd_bw, B / p->nic_bw);
+    double cache_stall = p->stall > 0 ? p->stall
+                                      : fmax(2 * B / p->ssd_bw, B / p->nic_bw);
     double *buf = calloc((size_t)p->checkpoints + 1, sizeof *buf);
     double egress = fmin(p->accounts * p->acct_egress, p->nodes * p->nic_bw);
     int rc = 0;
