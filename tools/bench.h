@@ -32,8 +32,12 @@ const char *bench_config(bench_t *b, const char *name, const char *extra);
 int bench_fail(ckpt_t *ck, const char *what, int rc);
 double bench_median(double *v, int n); /* sorts v */
 long bench_rss_kib(void);
-/* Collective: storage requests and bytes of all ranks, by operation. */
-void bench_totals(ckpt_t *ck, uint64_t *req, uint64_t *bytes);
+/* Sorts v; the q-quantile (0..1) of its n values. */
+double bench_quantile(double *v, size_t n, double q);
+/* Collective: storage requests and bytes (may be NULL) of all ranks, by
+ * operation. */
+struct storage;
+void bench_totals(struct storage *st, uint64_t *req, uint64_t *bytes);
 double bench_timed_save(ckpt_t *ck, int64_t step, int *rc);
 
 int storage_bench(bench_t *b);

@@ -32,10 +32,16 @@ typedef struct row {
     int verified;                       /* every restore matched */
 } row_t;
 
-/* Deterministic contents for (step, rank), so that any restore is checked. */
+/* Deterministic contents for (step, rank), so that any restore is checked:
+ * word i is seed + i. */
+static uint64_t seed_of(int64_t step, int rank)
+{
+    return (uint64_t)step * 0x9E3779B97F4A7C15ull ^ (uint64_t)rank << 32;
+}
+
 static void fill(unsigned char *buf, size_t n, int64_t step, int rank)
 {
-    uint64_t seed = (uint64_t)step * 0x9E3779B97F4A7C15ull ^ (uint64_t)rank << 32;
+    uint64_t seed = seed_of(step, rank);
     for (size_t i = 0; i + 8 <= n; i += 8) {
         uint64_t v = seed + i;
         memcpy(buf + i, &v, 8);
@@ -44,7 +50,7 @@ static void fill(unsigned char *buf, size_t n, int64_t step, int rank)
 
 static int matches(const unsigned char *buf, size_t n, int64_t step, int rank)
 {
-    uint64_t seed = (uint64_t)step * 0x9E3779B97F4A7C15ull ^ (uint64_t)rank << 32;
+    uint64_t seed = seed_of(step, rank);
     int ok = 1;
     for (size_t i = 0; i + 8 <= n && ok; i += 8) {
         uint64_t v;
@@ -55,12 +61,6 @@ static int matches(const unsigned char *buf, size_t n, int64_t step, int rank)
     return ok;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median and p99 of every rank's stalls, on rank 0. */
 static void stall_stats(bench_t *b, const double *mine, int n, row_t *row)
 {
@@ -69,25 +69,10 @@ static void stall_stats(bench_t *b, const double *mine, int n, row_t *row)
     MPI_Gather(mine, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     if (b->rank == 0 && all) {
         size_t total = (size_t)n * (size_t)b->size;
-        qsort(all, total, sizeof *all, cmp_d);
-        row->stall_med = all[total / 2];
-        row->stall_p99 = all[(size_t)((double)(total - 1) * 0.99)];
+        row->stall_med = bench_quantile(all, total, 0.5);
+        row->stall_p99 = bench_quantile(all, total, 0.99);
     }
     free(all);
-}
-
-static void add_stats(storage_t *st, uint64_t *req, uint64_t *bytes)
-{
-    st_stats_t s;
-    uint64_t r[OP_COUNT], by[OP_COUNT];
-    storage_stats(st, &s);
-    MPI_Allreduce(s.requests, r, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(s.bytes, by, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    for (int op = 0; op < OP_COUNT; op++) {
-        req[op] = r[op];
-        if (bytes)
-            bytes[op] = by[op];
-    }
 }
 
 static int is_lost(const bench_t *b, int node)
@@ -205,7 +190,7 @@ static int run_direct(bench_t *b, row_t *row)
     }
     row->to_storage = save_steps(b, NULL, st, row, &rc);
     row->to_partner = -1; /* no cache: storage is the only level */
-    add_stats(st, row->req, row->bytes);
+    bench_totals(st, row->req, row->bytes);
     row->req_per_s_node = 0;
     for (int op = 0; op < OP_COUNT; op++)
         row->req_per_s_node += (double)row->req[op];
@@ -213,9 +198,9 @@ static int run_direct(bench_t *b, row_t *row)
     row->objects_per_step = b->size;
     row->steps_stored = b->steps;
     row->restore_local = row->restore_lost = -1;
-    add_stats(st, before, NULL);
+    bench_totals(st, before, NULL);
     row->restore_storage = direct_restore(b, st, &ok);
-    add_stats(st, after, NULL);
+    bench_totals(st, after, NULL);
     for (int op = 0; op < OP_COUNT; op++)
         row->restore_req += after[op] - before[op];
     row->restore_bytes = b->bytes * (uint64_t)b->size;
@@ -245,7 +230,7 @@ static int run_library(bench_t *b, int mode, row_t *row)
     t0 = MPI_Wtime();
     row->to_partner = save_steps(b, ck, NULL, row, &rc);
     if (mode == M_WRITEBACK && rc == 0) {
-        add_stats(ck->wb.st, row->req, row->bytes);
+        bench_totals(ck->wb.st, row->req, row->bytes);
         row->steps_stored = ck->wb.ncommitted;
         row->objects_per_step = b->nnodes + 1;
         for (int op = 0; op < OP_COUNT; op++)
@@ -254,7 +239,7 @@ static int run_library(bench_t *b, int mode, row_t *row)
     }
     if (rc == 0) {
         if (ck->wb.st)
-            add_stats(ck->wb.st, r0, NULL);
+            bench_totals(ck->wb.st, r0, NULL);
         row->restore_local = timed_restore(b, ck, &ok);
         lose(b, mode_name[mode], 0);
         row->restore_lost = b->nlost ? timed_restore(b, ck, &ok) : -1;
@@ -262,7 +247,7 @@ static int run_library(bench_t *b, int mode, row_t *row)
         if (mode == M_WRITEBACK) {
             lose(b, mode_name[mode], 1);
             row->restore_storage = timed_restore(b, ck, &ok);
-            add_stats(ck->wb.st, r1, b1);
+            bench_totals(ck->wb.st, r1, b1);
             for (int op = 0; op < OP_COUNT; op++)
                 row->restore_req += r1[op] - r0[op];
             row->restore_bytes = b1[OP_GET];

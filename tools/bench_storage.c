@@ -45,18 +45,18 @@ static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb)
     for (int r = 0; r < b->rounds && rc == 0; r++) {
         int64_t step = 1000 + r;
         double t0;
-        bench_totals(wb, r0, b0);
+        bench_totals(wb->wb.st, r0, b0);
         rc |= bench_fail(wb, "save", ckpt_save(wb, step));
         t0 = bench_start();
         rc |= bench_fail(wb, "wait", ckpt_wait(wb, step, CKPT_LEVEL_STORAGE));
         s->up[r] = bench_slowest(t0);
-        bench_totals(wb, r1, b1);
+        bench_totals(wb->wb.st, r1, b1);
         for (int op = 0; op < OP_COUNT; op++)
             s->req_step[op] = r1[op] - r0[op];
         t0 = bench_start();
         rc |= bench_fail(wb, "restore from cache", ckpt_restore(wb, step, &got));
         bench_slowest(t0);
-        bench_totals(wb, r0, b0);
+        bench_totals(wb->wb.st, r0, b0);
         s->req_cache_restore = 0;
         s->bytes_cache_restore = 0;
         for (int op = 0; op < OP_COUNT; op++) {

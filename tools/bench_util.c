@@ -59,6 +59,12 @@ double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+double bench_quantile(double *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return v[(size_t)((double)(n - 1) * q)];
+}
+
 long bench_rss_kib(void)
 {
     struct rusage ru;
@@ -67,12 +73,14 @@ long bench_rss_kib(void)
 }
 
 
-void bench_totals(ckpt_t *ck, uint64_t *req, uint64_t *bytes)
+void bench_totals(storage_t *st, uint64_t *req, uint64_t *bytes)
 {
     st_stats_t s;
-    storage_stats(ck->wb.st, &s);
+    uint64_t by[OP_COUNT];
+    storage_stats(st, &s);
     MPI_Allreduce(s.requests, req, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(s.bytes, bytes, OP_COUNT, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(s.bytes, bytes ? bytes : by, OP_COUNT, MPI_UINT64_T, MPI_SUM,
+                  MPI_COMM_WORLD);
 }
 
 double bench_timed_save(ckpt_t *ck, int64_t step, int *rc)
