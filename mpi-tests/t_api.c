@@ -112,6 +112,40 @@ static void test_bad_config(void)
     ckpt_finalize(&ck);
 }
 
+/* Storage settings are checked before any request: no service needed. */
+static void test_bad_storage_config(void)
+{
+    static const char *url = "storage_url = https://acct.blob.core.windows.net/ckpt\n";
+    char text[512];
+    unsetenv("AZURE_STORAGE_ACCOUNT");
+    unsetenv("AZURE_STORAGE_KEY");
+    unsetenv("AZURE_STORAGE_SAS_TOKEN");
+    expect_config_error("mode = writeback", "mode without storage_url");
+    expect_config_error("mode = lazy", "mode");
+    expect_config_error("storage_url = ftp://host/ckpt", "storage_url scheme");
+    expect_config_error("storage_url = file://relative/dir", "storage_url path");
+    expect_config_error("storage_url = https://acct.blob.core.windows.net/ckpt?sv=1&sig=x",
+                        "SAS token in the URL");
+    expect_config_error(url, "no credentials");
+    snprintf(text, sizeof text, "%sstorage_key = not base64!", url);
+    expect_config_error(text, "storage_key");
+    snprintf(text, sizeof text, "%sstorage_sas = sv=1&sig=x\nstorage_account = other", url);
+    expect_config_error(text, "storage_account");
+    expect_config_error("storage_url = https://acct.blob.core.windows.net/c1\n"
+                        "storage_sas = sv=1&sig=x", "container name");
+    expect_config_error("storage_url = https://acct.blob.core.windows.net/a/b/c\n"
+                        "storage_sas = sv=1&sig=x", "URL form");
+    expect_config_error("upload_block_size = 0", "upload_block_size");
+    expect_config_error("upload_block_size = 5000MiB", "upload_block_size");
+    expect_config_error("upload_block_size = 16GB", "upload_block_size");
+    expect_config_error("upload_concurrency = 0", "upload_concurrency");
+    expect_config_error("download_concurrency = 0", "download_concurrency");
+    expect_config_error("prefix_spread = 2", "prefix_spread");
+    expect_config_error("storage_timeout = 0", "storage_timeout");
+    expect_config_error("persist_every = 0", "persist_every");
+    expect_config_error("keep_remote = -1", "keep_remote");
+}
+
 /* A region that differs on one rank: EMISMATCH on every rank, no buffer on
  * any rank modified, a message naming the region and both sizes. */
 static void mismatch(const char *name, int how)
@@ -187,6 +221,7 @@ int main(int argc, char **argv)
         {"bad arguments", test_bad_arguments},
         {"error strings", test_strerror},
         {"bad configuration", test_bad_config},
+        {"bad storage configuration", test_bad_storage_config},
         {"mismatch: count", test_mismatch_count},
         {"mismatch: type", test_mismatch_type},
         {"mismatch: region not saved", test_mismatch_missing},

@@ -111,11 +111,16 @@ static int p_mode(ckpt_config_t *c, const char *k, const char *v,
 static int p_url(ckpt_config_t *c, const char *k, const char *v,
                  const char *o, ckpt_err_t *e)
 {
-    if (strlen(v) >= sizeof c->storage_url || strchr(v, '?') ||
+    /* A query string may hold a SAS token: never echo it. */
+    if (strchr(v, '?'))
+        return err_set(e, CKPT_ECONFIG, "%s: the value of key '%s' has a query "
+                       "string: give the container URL alone, and a SAS token "
+                       "in storage_sas", o, k);
+    if (strlen(v) >= sizeof c->storage_url ||
         (*v && strncmp(v, "file:///", 8) && strncmp(v, "https://", 8) &&
          strncmp(v, "http://", 7)))
         return bad(e, o, k, v, "file:///<absolute path> or an https:// "
-                   "container URL (no SAS token in it: use storage_sas)");
+                   "container URL");
     snprintf(c->storage_url, sizeof c->storage_url, "%s", v);
     return CKPT_OK;
 }
