@@ -92,6 +92,7 @@ static void test_bad_config(void)
     expect_config_error("partner_distance = 0", "partner_distance");
     expect_config_error("keep_local = 0", "keep_local");
     expect_config_error("verbose = 7", "verbose");
+    expect_config_error("restore_check = never", "restore_check");
     expect_config_error("job = ../etc", "job");
     expect_config_error("cache_dir = relative/dir", "cache_dir");
     expect_config_error("just words", "key = value");

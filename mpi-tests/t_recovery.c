@@ -24,10 +24,11 @@ typedef struct {
     char dirbuf[700];
 } fixture_t;
 
-static void setup(fixture_t *f, const char *name)
+static void setup_with(fixture_t *f, const char *name, const char *extra)
 {
-    char text[64];
-    snprintf(text, sizeof text, "ranks_per_node = %d\nkeep_local = 4", rpn);
+    char text[160];
+    snprintf(text, sizeof text, "ranks_per_node = %d\nkeep_local = 4\n%s", rpn,
+             extra);
     CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &f->ck),
                           CKPT_OK);
     snprintf(f->dirbuf, sizeof f->dirbuf, "%s", tl_dir(name));
@@ -37,6 +38,11 @@ static void setup(fixture_t *f, const char *name)
     f->b = malloc(1001);
     ckpt_protect(f->ck, "state.a", f->a, N, CKPT_BYTE);
     ckpt_protect(f->ck, "state.b", f->b, 1001 / 8, CKPT_DOUBLE);
+}
+
+static void setup(fixture_t *f, const char *name)
+{
+    setup_with(f, name, "");
 }
 
 static void save(fixture_t *f, int64_t step)
@@ -192,13 +198,17 @@ static void test_damaged_manifest(void)
 
 /* Both copies of rank 1's newest step are bad: the older step is used; with
  * no older step, ENOENT and untouched buffers. */
-static void test_both_copies_bad(void)
+/* Both copies of rank 1's step 6 damaged: step 5 is restored; then step 5
+ * too: CKPT_ENOENT. With restore_check = first no buffer is touched. With
+ * inline (the default) ranks copy while checking, so the healthy ranks may
+ * hold step 5's good data, and rank 1 part of its damaged data. */
+static void both_copies_bad(const char *name, const char *check)
 {
     fixture_t f;
     int64_t got = -1;
     char own[1024], copy[1024];
     int rc;
-    setup(&f, "bothbad");
+    setup_with(&f, name, check);
     save(&f, 5);
     save(&f, 6);
     own_file(&f, 1, 6, own);
@@ -224,8 +234,23 @@ static void test_both_copies_bad(void)
     rc = ckpt_restore(f.ck, CKPT_LATEST, &got);
     CU_ASSERT_EQUAL(rc, CKPT_ENOENT);
     CU_ASSERT_TRUE(tl_same(rc));
-    CU_ASSERT_TRUE(tl_all(poisoned(&f)));
+    if (!strcmp(check, "restore_check = first")) {
+        CU_ASSERT_TRUE(tl_all(poisoned(&f)));
+    } else {
+        /* healthy ranks hold the poison or step 5's good data, no mix */
+        CU_ASSERT_TRUE(tl_all(tl_rank == 1 || poisoned(&f) || intact(&f, 5)));
+    }
     teardown(&f);
+}
+
+static void test_both_copies_bad(void)
+{
+    both_copies_bad("bothbad", "");
+}
+
+static void test_both_copies_bad_strict(void)
+{
+    both_copies_bad("bothbadfirst", "restore_check = first");
 }
 
 int main(int argc, char **argv)
@@ -238,6 +263,8 @@ int main(int argc, char **argv)
         {"truncated file: partner copy used", test_truncated_file},
         {"damaged MANIFEST: partner copies used", test_damaged_manifest},
         {"both copies bad: older step, then ENOENT", test_both_copies_bad},
+        {"both copies bad, restore_check = first: no buffer touched",
+         test_both_copies_bad_strict},
         {NULL, NULL}};
     if (argc > 1)
         rpn = atoi(argv[1]);

@@ -96,6 +96,18 @@ static int p_block_size(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
+static int p_check(ckpt_config_t *c, const char *k, const char *v,
+                   const char *o, ckpt_err_t *e)
+{
+    if (!strcmp(v, "inline"))
+        c->restore_check = CHECK_INLINE;
+    else if (!strcmp(v, "first"))
+        c->restore_check = CHECK_FIRST;
+    else
+        return bad(e, o, k, v, "'inline' or 'first'");
+    return CKPT_OK;
+}
+
 static int p_mode(ckpt_config_t *c, const char *k, const char *v,
                   const char *o, ckpt_err_t *e)
 {
@@ -159,6 +171,7 @@ static const key_def keys[] = {
     INT_KEY(partner_distance, 1, 1 << 20, "a positive number of nodes"),
     INT_KEY(keep_local, 1, 1 << 20, "a positive number of steps"),
     INT_KEY(verbose, 0, 3, "0 (silent) to 3 (debug)"),
+    {"restore_check", p_check, 0, 0, 0, NULL},
     {"mode", p_mode, 0, 0, 0, NULL},
     {"storage_url", p_url, 0, 0, 0, NULL},
     {"storage_account", p_account, 0, 0, 0, NULL},

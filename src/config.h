@@ -9,6 +9,7 @@
 
 enum { REDUNDANCY_SINGLE = 0, REDUNDANCY_PARTNER = 1 };
 enum { MODE_UNSET = 0, MODE_CACHE = 1, MODE_WRITEBACK = 2 };
+enum { CHECK_INLINE = 0, CHECK_FIRST = 1 };
 
 typedef struct ckpt_config {
     char job[CKPT_NAME_MAX + 1];
@@ -18,6 +19,7 @@ typedef struct ckpt_config {
     int partner_distance; /* partner node = (n + d) mod nodes */
     int keep_local;       /* complete steps kept per node */
     int verbose;          /* 0 .. 3 */
+    int restore_check;    /* CHECK_*: while copying, or before any copy */
     int mode;             /* MODE_*: cache, or writeback to storage_url */
     char storage_url[1024];
     char storage_account[256];

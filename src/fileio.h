@@ -11,6 +11,10 @@ int fio_pwrite(int fd, const void *buf, size_t len, uint64_t off,
                const char *path, ckpt_err_t *e);
 int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
               ckpt_err_t *e);
+/* fio_pread, and the XXH3-64 of the bytes read, hashed piece by piece while
+ * each piece is still in the CPU cache. */
+int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
+                   uint64_t *digest, const char *path, ckpt_err_t *e);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
 int fio_mkdirs(const char *path, ckpt_err_t *e);  /* mkdir -p, mode 0700 */
 int fio_rmtree(const char *path);                 /* rm -rf; 0 or -1 */

@@ -322,18 +322,29 @@ static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
     return CKPT_OK;
 }
 
+/* Copies the datasets into the caller's buffers. A file not verified yet
+ * (verify) is checked dataset by dataset as it is copied; a checksum that
+ * fails sets *bad, and the buffers are then rewritten from a second copy. */
 static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
-                        ckpt_err_t *e)
+                        int verify, int *bad, ckpt_err_t *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return err_sys(e, errno, "open %s", path);
-    for (int i = 0; i < ck->regions.n && e->code == CKPT_OK; i++) {
+    for (int i = 0; i < ck->regions.n && e->code == CKPT_OK && !*bad; i++) {
         const region_t *r = &ck->regions.v[i];
         const rf_dataset_t *d = rankfile_find(idx, r->name);
-        /* The file was verified: a plain read is the cheapest copy (no page
-         * faults on the cache side, unlike a mapping). */
-        fio_pread(fd, r->buf, region_bytes(r), d->off, path, e);
+        uint64_t sum = 0;
+        /* A plain read is the cheapest copy (no page faults on the cache
+         * side, unlike a mapping). */
+        if (!verify) {
+            fio_pread(fd, r->buf, region_bytes(r), d->off, path, e);
+        } else if (fio_pread_hash(fd, r->buf, region_bytes(r), d->off, &sum,
+                                  path, e) == CKPT_OK && sum != d->checksum) {
+            log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; "
+                    "using the second copy", path, r->name);
+            *bad = 1;
+        }
     }
     close(fd);
     return e->code;
@@ -379,23 +390,18 @@ out:
     free(mine);
 }
 
-/* Restores step S or reports NOT_AVAILABLE (in e->code) for an older try. */
-static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
+/* Collective: ranks with `need` get a good copy of their file into their
+ * cache, from the partner or else from storage. CKPT_OK; NOT_AVAILABLE if
+ * some rank has none (an older step may do); or an error. */
+static int obtain(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
 {
-    char path[PATH_MAX];
-    rf_index_t idx = {0};
-    int ok_local, from_partner, from_storage;
+    int from_partner = need && p->partner_has, from_storage;
     double t = log_now();
-    if (!all(ck, p->have_local || p->partner_has || p->in_storage))
+    if (!all(ck, !need || p->partner_has || p->in_storage))
         return NOT_AVAILABLE;
-    ok_local = p->have_local && verify_local(ck, p);
-    log_lap(&ck->log, "restore: verify own copy", &t);
-    if (!all(ck, ok_local || p->partner_has || p->in_storage))
-        return NOT_AVAILABLE;
-    from_partner = !ok_local && p->partner_has;
     fetch_from_partner(ck, p, from_partner, e);
     log_lap(&ck->log, "restore: fetch from partner", &t);
-    from_storage = !ok_local && !from_partner;
+    from_storage = need && !from_partner;
     if (from_partner && e->code == CKPT_ECORRUPT && p->in_storage) {
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; reading storage",
                 p->step, e->msg);
@@ -418,19 +424,81 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
         err_clear(e);
         return NOT_AVAILABLE;
     }
-    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
-    if (rankfile_index(path, &idx, e) == CKPT_OK)
-        check_regions(ck, &idx, p->step, e);
-    log_lap(&ck->log, "restore: index and compare", &t);
-    if (err_agree(ck->comm, e) == CKPT_OK) {
-        copy_regions(ck, &idx, path, e);
-        log_lap(&ck->log, "restore: copy", &t);
-        if (err_agree(ck->comm, e) == CKPT_OK)
-            refill_partner_copies(ck, p, !ok_local);
-        log_lap(&ck->log, "restore: refill", &t);
+    return CKPT_OK;
+}
+
+/* This rank's file indexed and its regions compared, no buffer touched. A
+ * file not verified yet that HDF5 cannot read sets *bad instead of failing. */
+static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
+                     int verified, int *bad, ckpt_err_t *e)
+{
+    rankfile_index_free(idx);
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, PATH_MAX);
+    if (rankfile_index(path, idx, e) != CKPT_OK && !verified) {
+        log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; using the second "
+                "copy", p->step, e->msg);
+        err_clear(e);
+        *bad = 1;
+        return CKPT_OK;
     }
+    return e->code ? e->code : check_regions(ck, idx, p->step, e);
+}
+
+/* Collective: where *bad, the second copy replaces the own file; then those
+ * ranks index it and, if `copy`, fill the buffers from it again. */
+static int replace_bad(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
+                       int *bad, int copy, ckpt_err_t *e)
+{
+    int rc = obtain(ck, p, *bad, e), again = 0;
+    if (rc != CKPT_OK)
+        return rc;
+    if (*bad && index_own(ck, p, idx, path, 1, &again, e) == CKPT_OK && copy)
+        copy_regions(ck, idx, path, 0, &again, e);
+    return err_agree(ck->comm, e);
+}
+
+/* Restores step S, or reports NOT_AVAILABLE for an older try. With
+ * restore_check = inline, a rank whose data has a second copy (partner or
+ * storage) checks its own file while copying it, each dataset against its
+ * checksum: one pass over the data. If that fails, the second copy rewrites
+ * the buffers. Otherwise a rank verifies its file first, so that damage
+ * never reaches its buffers. */
+static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
+{
+    char path[PATH_MAX];
+    rf_index_t idx = {0};
+    int second = p->partner_has || p->in_storage, trusting, fetched, bad = 0;
+    int rc;
+    double t = log_now();
+    if (!all(ck, p->have_local || second))
+        return NOT_AVAILABLE;
+    trusting = p->have_local && second && ck->cfg.restore_check == CHECK_INLINE;
+    fetched = !p->have_local || (!trusting && !verify_local(ck, p));
+    log_lap(&ck->log, "restore: verify own copy", &t);
+    if ((rc = obtain(ck, p, fetched, e)) != CKPT_OK)
+        return rc;
+    index_own(ck, p, &idx, path, !trusting || fetched, &bad, e);
+    if (err_agree(ck->comm, e) == CKPT_OK && !all(ck, !bad)) {
+        fetched |= bad;
+        trusting &= !bad;
+        rc = replace_bad(ck, p, &idx, path, &bad, 0, e);
+    }
+    log_lap(&ck->log, "restore: index and compare", &t);
+    if (rc != CKPT_OK || e->code != CKPT_OK)
+        goto out;
+    bad = 0;
+    copy_regions(ck, &idx, path, trusting && !fetched, &bad, e);
+    if (err_agree(ck->comm, e) == CKPT_OK && !all(ck, !bad)) {
+        fetched |= bad;
+        rc = replace_bad(ck, p, &idx, path, &bad, 1, e);
+    }
+    log_lap(&ck->log, "restore: copy", &t);
+    if (rc == CKPT_OK && e->code == CKPT_OK)
+        refill_partner_copies(ck, p, fetched);
+    log_lap(&ck->log, "restore: refill", &t);
+out:
     rankfile_index_free(&idx);
-    return e->code;
+    return rc != CKPT_OK ? rc : e->code;
 }
 
 /* Collective: newest step <= bound on any node (or committed in storage),
