@@ -13,14 +13,17 @@ extern char *program_invocation_short_name;
 typedef int (*parse_fn)(ckpt_config_t *cfg, const char *key, const char *val,
                         const char *origin, ckpt_err_t *e);
 
-/* A key is parsed by `parse`, or, for integer keys, stored at `offset`
- * within [lo, hi] with `want` describing the range in error messages. */
+/* A key is parsed by `parse`; or it is one of two `words`, stored at
+ * `offset` as the matching `values`; or an integer stored at `offset`
+ * within [lo, hi], with `want` describing the range in error messages. */
 typedef struct {
     const char *key;
     parse_fn parse;
     size_t offset;
     int lo, hi;
     const char *want;
+    const char *words[2];
+    int values[2];
 } key_def;
 
 static int bad(ckpt_err_t *e, const char *origin, const char *key,
@@ -71,18 +74,6 @@ static int p_cache_dir(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
-static int p_redundancy(ckpt_config_t *c, const char *k, const char *v,
-                        const char *o, ckpt_err_t *e)
-{
-    if (!strcmp(v, "partner"))
-        c->redundancy = REDUNDANCY_PARTNER;
-    else if (!strcmp(v, "single"))
-        c->redundancy = REDUNDANCY_SINGLE;
-    else
-        return bad(e, o, k, v, "'partner' or 'single'");
-    return CKPT_OK;
-}
-
 /* A size in MiB: "16", "16M", "16MiB"; Azure allows blocks up to 4000 MiB. */
 static int p_block_size(ckpt_config_t *c, const char *k, const char *v,
                         const char *o, ckpt_err_t *e)
@@ -93,30 +84,6 @@ static int p_block_size(ckpt_config_t *c, const char *k, const char *v,
         (*end && strcmp(end, "M") && strcmp(end, "MiB")))
         return bad(e, o, k, v, "1 to 4000 MiB, as in '16MiB'");
     c->upload_block_size_mib = (int)n;
-    return CKPT_OK;
-}
-
-static int p_check(ckpt_config_t *c, const char *k, const char *v,
-                   const char *o, ckpt_err_t *e)
-{
-    if (!strcmp(v, "inline"))
-        c->restore_check = CHECK_INLINE;
-    else if (!strcmp(v, "first"))
-        c->restore_check = CHECK_FIRST;
-    else
-        return bad(e, o, k, v, "'inline' or 'first'");
-    return CKPT_OK;
-}
-
-static int p_mode(ckpt_config_t *c, const char *k, const char *v,
-                  const char *o, ckpt_err_t *e)
-{
-    if (!strcmp(v, "cache"))
-        c->mode = MODE_CACHE;
-    else if (!strcmp(v, "writeback"))
-        c->mode = MODE_WRITEBACK;
-    else
-        return bad(e, o, k, v, "'cache' or 'writeback'");
     return CKPT_OK;
 }
 
@@ -160,26 +127,31 @@ static int p_secret(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
+#define PARSED_KEY(name, fn) {#name, fn, 0, 0, 0, NULL, {0}, {0}}
 #define INT_KEY(name, lo, hi, want) \
-    {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want}
+    {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want, {0}, {0}}
+#define CHOICE_KEY(name, w0, v0, w1, v1) \
+    {#name, NULL, offsetof(ckpt_config_t, name), 0, 0, "'" w0 "' or '" w1 "'", \
+     {w0, w1}, {v0, v1}}
 
 static const key_def keys[] = {
-    {"job", p_job, 0, 0, 0, NULL},
-    {"cache_dir", p_cache_dir, 0, 0, 0, NULL},
+    PARSED_KEY(job, p_job),
+    PARSED_KEY(cache_dir, p_cache_dir),
     INT_KEY(ranks_per_node, 0, 1 << 20, "0 (detect) or a positive number of ranks"),
-    {"redundancy", p_redundancy, 0, 0, 0, NULL},
+    CHOICE_KEY(redundancy, "partner", REDUNDANCY_PARTNER, "single",
+               REDUNDANCY_SINGLE),
     INT_KEY(partner_distance, 1, 1 << 20, "a positive number of nodes"),
     INT_KEY(keep_local, 1, 1 << 20, "a positive number of steps"),
     INT_KEY(verbose, 0, 3, "0 (silent) to 3 (debug)"),
-    {"restore_check", p_check, 0, 0, 0, NULL},
-    {"mode", p_mode, 0, 0, 0, NULL},
-    {"storage_url", p_url, 0, 0, 0, NULL},
-    {"storage_account", p_account, 0, 0, 0, NULL},
-    {"storage_key", p_secret, 0, 0, 0, NULL},
-    {"storage_sas", p_secret, 0, 0, 0, NULL},
+    CHOICE_KEY(restore_check, "inline", CHECK_INLINE, "first", CHECK_FIRST),
+    CHOICE_KEY(mode, "cache", MODE_CACHE, "writeback", MODE_WRITEBACK),
+    PARSED_KEY(storage_url, p_url),
+    PARSED_KEY(storage_account, p_account),
+    PARSED_KEY(storage_key, p_secret),
+    PARSED_KEY(storage_sas, p_secret),
     INT_KEY(persist_every, 1, 1 << 30, "a positive number of steps"),
     INT_KEY(keep_remote, 0, 1 << 30, "0 (keep all) or a positive number of steps"),
-    {"upload_block_size", p_block_size, 0, 0, 0, NULL},
+    PARSED_KEY(upload_block_size, p_block_size),
     INT_KEY(upload_concurrency, 1, 256, "1 to 256 requests"),
     INT_KEY(download_concurrency, 1, 256, "1 to 256 requests"),
     INT_KEY(prefix_spread, 0, 1, "0 or 1"),
@@ -190,9 +162,18 @@ static const key_def keys[] = {
 static int apply(ckpt_config_t *c, const key_def *def, const char *val,
                  const char *origin, ckpt_err_t *e)
 {
+    int *field = (int *)((char *)c + def->offset);
     if (def->parse)
         return def->parse(c, def->key, val, origin, e);
-    if (parse_int(val, def->lo, def->hi, (int *)((char *)c + def->offset)))
+    if (def->words[0]) {
+        for (int i = 0; i < 2; i++)
+            if (!strcmp(val, def->words[i])) {
+                *field = def->values[i];
+                return CKPT_OK;
+            }
+        return bad(e, origin, def->key, val, def->want);
+    }
+    if (parse_int(val, def->lo, def->hi, field))
         return bad(e, origin, def->key, val, def->want);
     return CKPT_OK;
 }
