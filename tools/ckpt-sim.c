@@ -173,16 +173,18 @@ static void print_csv(const opts_t *o, const sim_result_t *r)
         printf("mode,nodes,naming,bytes_per_node,interval_s,persist_every,"
                "stall_s,to_storage_s,stored,skipped,requests,throttled,"
                "peak_partition_rps,peak_account_rps,storage_tb_per_day,"
-               "restore_storage_s,failures_per_day,lost_work_s,total_loss_prob\n");
+               "restore_storage_s,failures_per_day,lost_work_s,total_loss_prob,"
+               "max_wait_s\n");
     for (int m = 0; m < SIM_NMODES; m++)
         printf("%s,%ld,%s,%.0f,%.0f,%d,%.4f,%.4f,%d,%d,%llu,%llu,%.0f,%.0f,%.3f,"
-               "%.2f,%.3f,%.2f,%.3g\n", mode_name[m], p->nodes,
+               "%.2f,%.3f,%.2f,%.3g,%.1f\n", mode_name[m], p->nodes,
                p->sequential ? "sequential" : "prefix", p->bytes_per_node,
                p->interval, p->persist_every, r[m].stall, r[m].to_storage,
                r[m].stored, r[m].skipped, (unsigned long long)total_requests(&r[m]),
                (unsigned long long)r[m].throttled, r[m].peak_part_rps,
                r[m].peak_acct_rps, r[m].bytes_per_day / 1e12, r[m].restore_storage,
-               r[m].failures_per_day, r[m].lost_work, r[m].total_loss_prob);
+               r[m].failures_per_day, r[m].lost_work, r[m].total_loss_prob,
+               r[m].max_wait);
 }
 
 static void print_table(const opts_t *o, const sim_result_t *r)
@@ -192,19 +194,20 @@ static void print_table(const opts_t *o, const sim_result_t *r)
            "%d, %s names over %d partitions, %d account(s)\n", p->nodes,
            p->bytes_per_node / (1 << 30), p->interval, p->persist_every,
            p->sequential ? "sequential" : "prefix-spread", p->partitions, p->accounts);
-    printf("%-10s %9s %10s %7s %7s %10s %10s %9s %9s %9s %9s %9s\n", "mode",
+    printf("%-10s %9s %10s %7s %7s %10s %10s %8s %9s %9s %9s %9s %9s\n", "mode",
            "stall s", "STORAGE s", "stored", "skipped", "requests", "throttled",
-           "peak/prt", "peak/acct", "TB/day", "lost s", "P(loss)");
+           "wait s", "peak/prt", "peak/acct", "TB/day", "lost s", "P(loss)");
     for (int m = 0; m < SIM_NMODES; m++)
-        printf("%-10s %9.2f %10.2f %7d %7d %10llu %10llu %9.0f %9.0f %9.2f %9.1f "
-               "%9.2g\n", mode_name[m], r[m].stall, r[m].to_storage, r[m].stored,
-               r[m].skipped, (unsigned long long)total_requests(&r[m]),
-               (unsigned long long)r[m].throttled, r[m].peak_part_rps,
+        printf("%-10s %9.2f %10.2f %7d %7d %10llu %10llu %8.1f %9.0f %9.0f %9.2f "
+               "%9.1f %9.2g\n", mode_name[m], r[m].stall, r[m].to_storage,
+               r[m].stored, r[m].skipped, (unsigned long long)total_requests(&r[m]),
+               (unsigned long long)r[m].throttled, r[m].max_wait, r[m].peak_part_rps,
                r[m].peak_acct_rps, r[m].bytes_per_day / 1e12, r[m].lost_work,
                r[m].total_loss_prob);
-    printf("(stall and STORAGE: median per checkpoint; peaks: requests admitted "
-           "in one second; lost: expected work lost per node failure, %.2f "
-           "failures/day)\n", r[0].failures_per_day);
+    printf("(stall and STORAGE: median per checkpoint; wait: longest one request "
+           "kept being refused; peaks: requests admitted in one second; lost: "
+           "expected work lost per node failure, %.2f failures/day)\n",
+           r[0].failures_per_day);
 }
 
 static void print_json(const opts_t *o, const sim_result_t *r)
@@ -214,11 +217,13 @@ static void print_json(const opts_t *o, const sim_result_t *r)
     for (int m = 0; m < SIM_NMODES; m++) {
         printf("%s\n {\"mode\": \"%s\", \"stall_s\": %.6f, \"to_storage_s\": %.6f, "
                "\"stored\": %d, \"skipped\": %d, \"throttled\": %llu, "
+               "\"max_wait_s\": %.3f, "
                "\"peak_partition_rps\": %.0f, \"peak_account_rps\": %.0f, "
                "\"bytes_per_day\": %.0f, \"lost_work_s\": %.3f",
                m ? "," : "", mode_name[m], r[m].stall, r[m].to_storage,
                r[m].stored, r[m].skipped, (unsigned long long)r[m].throttled,
-               r[m].peak_part_rps, r[m].peak_acct_rps, r[m].bytes_per_day,
+               r[m].max_wait, r[m].peak_part_rps, r[m].peak_acct_rps,
+               r[m].bytes_per_day,
                r[m].lost_work);
         for (int op = 0; op < SOP_COUNT; op++)
             printf(", \"req_%s\": %llu", op_name[op], (unsigned long long)r[m].req[op]);

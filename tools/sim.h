@@ -40,6 +40,7 @@ typedef struct sim_result {
     int stored, skipped;
     uint64_t req[SOP_COUNT];
     uint64_t throttled;
+    double max_wait;        /* longest one request kept being refused, s */
     double peak_part_rps, peak_acct_rps;
     double bytes_per_day;
     double restore_storage; /* every node reads its data from storage, s */
