@@ -361,6 +361,10 @@ static void finish(MPI_Comm comm, osend_t *os, int nout, orecv_t *rs, int nin)
         if (o->check && o->digest != o->expect)
             err_set(&o->err, CKPT_ECORRUPT, "%s is damaged (checksum)",
                     o->src_path ? o->src_path : "a copy");
+        /* A copy sent for a restore that cannot be read is a bad copy, as
+         * a damaged one is: the receiver goes on to the next copy. */
+        if (o->check && o->err.code == CKPT_EIO)
+            o->err.code = CKPT_ECORRUPT;
         fo[k].status = (uint64_t)o->err.code;
         fo[k].digest = o->digest;
         snprintf(fo[k].msg, sizeof fo[k].msg, "%s", o->err.msg);
