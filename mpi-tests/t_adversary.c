@@ -78,19 +78,9 @@ static void save(fixture_t *f, int64_t step) { save_as(f, step, step); }
  * on every rank. */
 static int restores(fixture_t *f, int64_t step, int64_t key)
 {
-    int64_t got = -1;
-    int rc;
     memset(f->a, 0xee, N);
     memset(f->b, 0xee, 1001);
-    rc = ckpt_restore(f->ck, CKPT_LATEST, &got);
-    if (!tl_same(rc) || rc != CKPT_OK || got != step) {
-        if (tl_rank == 0)
-            fprintf(stderr, "restore: %s, step %lld (wanted %lld): %s\n",
-                    ckpt_strerror(rc), (long long)got, (long long)step,
-                    ckpt_errmsg(f->ck));
-        return 0;
-    }
-    return tl_all(tl_check(f->a, N, key, tl_rank, 0) &&
+    return tl_restore_latest(f->ck, step) && tl_all(tl_check(f->a, N, key, tl_rank, 0) &&
                   tl_check(f->b, 1001 / 8 * 8, key, tl_rank, 1));
 }
 

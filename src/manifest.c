@@ -114,19 +114,12 @@ out:
 
 static int parse_header(manifest_t *m, char **cur)
 {
-    char *line = tr_line(cur), *v;
-    uint64_t step;
-    if (line == NULL || strcmp(line, MAGIC) != 0 ||
-        tr_keyword(tr_line(cur), "job", &v) != 0 || !config_valid_name(v))
-        return -1;
-    snprintf(m->job, sizeof m->job, "%s", v);
-    if (tr_keyword(tr_line(cur), "step", &v) || tr_u64(v, INT64_MAX, &step) ||
-        tr_keyword(tr_line(cur), "generation", &v) || tr_hex64(v, &m->generation) ||
+    char *v;
+    if (tr_head(cur, MAGIC, m->job, &m->step, &m->generation) ||
         tr_keyword(tr_line(cur), "node", &v) || tr_int(v, MF_MAX_RANKS, &m->node) ||
         tr_keyword(tr_line(cur), "nodes", &v) || tr_int(v, MF_MAX_RANKS, &m->nnodes) ||
         tr_keyword(tr_line(cur), "ranks", &v) || tr_int(v, MF_MAX_RANKS, &m->nranks))
         return -1;
-    m->step = (int64_t)step;
     return m->node < m->nnodes && m->nnodes <= m->nranks ? 0 : -1;
 }
 

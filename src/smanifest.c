@@ -94,20 +94,13 @@ int sm_format(const smanifest_t *m, char **text, size_t *len, ckpt_err_t *e)
 
 static int parse_header(smanifest_t *m, char **cur, size_t len)
 {
-    char *line = tr_line(cur), *v;
-    uint64_t step;
+    char *v;
     int nnodes, nranks;
-    if (line == NULL || strcmp(line, MAGIC) != 0 ||
-        tr_keyword(tr_line(cur), "job", &v) != 0 || !config_valid_name(v))
-        return -1;
-    snprintf(m->job, sizeof m->job, "%s", v);
-    if (tr_keyword(tr_line(cur), "step", &v) || tr_u64(v, INT64_MAX, &step) ||
-        tr_keyword(tr_line(cur), "generation", &v) || tr_hex64(v, &m->generation) ||
+    if (tr_head(cur, MAGIC, m->job, &m->step, &m->generation) ||
         tr_keyword(tr_line(cur), "spread", &v) || tr_int(v, 1, &m->spread) ||
         tr_keyword(tr_line(cur), "nodes", &v) || tr_int(v, MF_MAX_RANKS, &nnodes) ||
         tr_keyword(tr_line(cur), "ranks", &v) || tr_int(v, MF_MAX_RANKS, &nranks))
         return -1;
-    m->step = (int64_t)step;
     if (nnodes < 1 || nnodes > nranks ||
         (uint64_t)nnodes + (uint64_t)nranks > len / MIN_LINE)
         return -1;

@@ -1,4 +1,5 @@
 #include "textrec.h"
+#include "config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -114,5 +115,21 @@ int tr_keyword(char *line, const char *key, char **value)
     if (line == NULL || tr_words(line, w, 2) != 0 || strcmp(w[0], key) != 0)
         return -1;
     *value = w[1];
+    return 0;
+}
+
+int tr_head(char **cur, const char *magic, char *job, int64_t *step,
+            uint64_t *generation)
+{
+    char *line = tr_line(cur), *v;
+    uint64_t s;
+    if (line == NULL || strcmp(line, magic) != 0 ||
+        tr_keyword(tr_line(cur), "job", &v) != 0 || !config_valid_name(v))
+        return -1;
+    snprintf(job, CKPT_NAME_MAX + 1, "%s", v);
+    if (tr_keyword(tr_line(cur), "step", &v) || tr_u64(v, INT64_MAX, &s) ||
+        tr_keyword(tr_line(cur), "generation", &v) || tr_hex64(v, generation))
+        return -1;
+    *step = (int64_t)s;
     return 0;
 }

@@ -29,5 +29,9 @@ int tr_int(const char *s, int max, int *v);
 int tr_hex64(const char *s, uint64_t *v);
 /* "<key> <word>": 0 and *value, or -1. */
 int tr_keyword(char *line, const char *key, char **value);
+/* The lines every libckpt record starts with: `magic`, then job (a valid
+ * job name, into job[CKPT_NAME_MAX + 1]), step and generation: 0 or -1. */
+int tr_head(char **cur, const char *magic, char *job, int64_t *step,
+            uint64_t *generation);
 
 #endif
