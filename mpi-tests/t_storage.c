@@ -632,7 +632,76 @@ static void test_stale_manifest(void)
     teardown(&f);
 }
 
+/* Rank 0 keeps a committed step's manifest and objects, to put them back
+ * later as storage that could not be cleaned would have kept them. */
+typedef struct {
+    char *text[8];
+    size_t len[8];
+    char name[8][SM_NAME_MAX];
+    int n;
+} kept_t;
+
+static void keep_step(const fixture_t *f, int64_t step, kept_t *k)
+{
+    smanifest_t m;
+    ckpt_err_t e = {0};
+    char *copy;
+    int rc;
+    memset(k, 0, sizeof *k);
+    if (tl_rank != 0)
+        return;
+    sm_manifest_name(f->name, step, k->name[0], sizeof k->name[0]);
+    k->text[0] = get_object(k->name[0], &k->len[0]);
+    k->n = 1;
+    if (k->text[0] == NULL || (copy = strdup(k->text[0])) == NULL)
+        return;
+    rc = sm_parse(copy, k->len[0], &m, &e); /* the parser cuts its text */
+    free(copy);
+    if (rc != CKPT_OK)
+        return;
+    for (int i = 0; i < m.nnodes && k->n < 8; i++, k->n++) {
+        snprintf(k->name[k->n], sizeof k->name[k->n], "%s", m.obj[i].name);
+        k->text[k->n] = get_object(k->name[k->n], &k->len[k->n]);
+    }
+    sm_free(&m);
+}
+
+static void put_back(kept_t *k)
+{
+    for (int i = k->n - 1; i >= 0; i--) {
+        if (k->text[i])
+            put_object(k->name[i], k->text[i], k->len[i]);
+        free(k->text[i]);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* Restart from 10 and save 11 while 30 of the abandoned run could not be
+ * removed from storage (it is put back, manifest and objects): a restore
+ * after a restart gets 11 from the caches, never 30. */
+static void test_superseded_in_storage(void)
+{
+    fixture_t f;
+    kept_t k;
+    int64_t got = -1;
+    setup(&f, "superseded", "");
+    save(&f, 10);
+    save(&f, 30);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 30, CKPT_LEVEL_STORAGE), CKPT_OK);
+    keep_step(&f, 30, &k);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, 10, &got), CKPT_OK);
+    save(&f, 11);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 11, CKPT_LEVEL_STORAGE), CKPT_OK);
+    reopen(&f); /* the removal of 30 has run */
+    CU_ASSERT_EQUAL(manifests(&f, 30), 0);
+    put_back(&k);
+    reopen(&f);
+    CU_ASSERT_TRUE(restored(&f, 11));
+    teardown(&f);
+}
+
 static const tl_test_t adversary[] = {
+    {"a superseded step put back in storage", test_superseded_in_storage},
     {"planted manifests: no crash, older step, removed", test_planted_manifests},
     {"restore 30, save 10, keep_remote = 2: 10 is kept", test_retention_after_rollback},
     {"a step saved again and not uploaded is not in storage", test_resave_not_uploaded},

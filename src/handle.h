@@ -32,6 +32,9 @@ int save_step(ckpt_t *ck, int64_t step);
 int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
 int query_latest(ckpt_t *ck, int64_t *step);
 int query_level(ckpt_t *ck, int64_t step, int *level);
+/* Not collective: the newest save (generation) among this node's complete
+ * steps before `before`, or 0. */
+uint64_t newest_cached_save(ckpt_t *ck, int64_t before);
 /* Newest step whose own file every rank holds, with this rank's entry and
  * the step's generation. */
 int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,

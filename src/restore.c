@@ -163,6 +163,42 @@ static void probe_storage(ckpt_t *ck, probe_t *p)
     memset(p->copy_ok, 0, (size_t)ck->topo.nclients * sizeof *p->copy_ok);
 }
 
+uint64_t newest_cached_save(ckpt_t *ck, int64_t before)
+{
+    int64_t *steps;
+    int n;
+    uint64_t best = 0;
+    ckpt_err_t e = {0};
+    if (cache_list_steps(&ck->cache, &steps, &n, &e) != CKPT_OK)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        manifest_t m;
+        uint64_t g = steps[i] < before ? node_manifest(ck, steps[i], &m) : 0;
+        if (g > best)
+            best = g;
+        if (g)
+            manifest_free(&m);
+    }
+    free(steps);
+    return best;
+}
+
+/* Collective: a step whose save is older than some save of an earlier step
+ * was superseded (a save of S supersedes every later step), though its
+ * copies may linger where they could not be removed: storage that was
+ * down, a node that was away. */
+static int superseded(ckpt_t *ck, const probe_t *p)
+{
+    uint64_t mine = newest_cached_save(ck, p->step), newest = 0;
+    MPI_Allreduce(&mine, &newest, 1, MPI_UINT64_T, MPI_MAX, ck->comm);
+    if (p->gen == 0 || newest <= p->gen)
+        return 0;
+    log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+            " was superseded by a later save of an earlier step: not used",
+            p->step);
+    return 1;
+}
+
 /* Collective: fills p, including what the partner holds and, where the
  * caches fall short, what storage holds. */
 static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
@@ -194,10 +230,13 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 " on node %d is an older "
                 "save than on other nodes: not used", step, t->node);
     }
-    if (partner_tell_clients(t, ck->comm, p->copy_ok, &p->partner_has, 0))
+    if (partner_tell_clients(t, ck->comm, p->copy_ok, &p->partner_has, 0)) {
         err_set(e, CKPT_EMPI, "MPI failed asking partners");
-    else
-        probe_storage(ck, p);
+        goto out;
+    }
+    probe_storage(ck, p);
+    if (superseded(ck, p))
+        p->have_local = p->partner_has = p->in_storage = 0;
 out:
     manifest_free(&m);
     if (e->code == CKPT_OK && p->gen > ck->last_generation)

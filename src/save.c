@@ -135,23 +135,28 @@ discard:
 }
 
 /* A save's generation: unique, and larger than every save this handle has
- * seen, so that of two saves of one step the newer is known. Rank 0's
- * clock in milliseconds (good until the year 2527) above 20 random bits. */
+ * seen or any cache holds, so that of two saves the newer is known even
+ * where clocks differ. Rank 0's clock in milliseconds (good until the year
+ * 2527) above 20 random bits. */
 static int new_generation(ckpt_t *ck, uint64_t *generation, ckpt_err_t *e)
 {
-    uint64_t g = 0;
+    uint64_t g = topo_is_leader(&ck->topo) ? newest_cached_save(ck, INT64_MAX) + 1
+                                           : 0;
     if (ck->rank == 0) {
         struct timespec ts;
         uint32_t salt = 0;
         clock_gettime(CLOCK_REALTIME, &ts);
         if (getrandom(&salt, sizeof salt, GRND_NONBLOCK) != sizeof salt)
             salt = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
-        g = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 20 |
-            (salt & 0xfffff);
+        uint64_t now = ((uint64_t)ts.tv_sec * 1000 +
+                        (uint64_t)ts.tv_nsec / 1000000) << 20 | (salt & 0xfffff);
+        if (now > g)
+            g = now;
         if (g <= ck->last_generation)
             g = ck->last_generation + 1;
     }
-    if (MPI_Bcast(&g, 1, MPI_UINT64_T, 0, ck->comm) != MPI_SUCCESS)
+    if (MPI_Allreduce(MPI_IN_PLACE, &g, 1, MPI_UINT64_T, MPI_MAX, ck->comm) !=
+        MPI_SUCCESS)
         return err_set(e, CKPT_EMPI, "MPI failed starting a save");
     *generation = ck->last_generation = g;
     return CKPT_OK;
