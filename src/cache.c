@@ -84,7 +84,8 @@ int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e)
         (*steps)[(*n)++] = s;
     }
     closedir(dir);
-    qsort(*steps, (size_t)*n, sizeof **steps, cmp_desc);
+    if (*n > 1) /* qsort of NULL, even of nothing, is undefined */
+        qsort(*steps, (size_t)*n, sizeof **steps, cmp_desc);
     return CKPT_OK;
 }
 
