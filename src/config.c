@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char *program_invocation_short_name;
 
@@ -190,9 +191,12 @@ static void set_defaults(ckpt_config_t *c)
 {
     const char *tmp = getenv("TMPDIR");
     memset(c, 0, sizeof *c);
-    if (tmp == NULL || tmp[0] != '/' || strlen(tmp) + 6 > sizeof c->cache_dir)
+    if (tmp == NULL || tmp[0] != '/' || strlen(tmp) + 20 > sizeof c->cache_dir)
         tmp = "/tmp";
-    snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt", tmp);
+    /* One per user: a shared one could be made by another user, who could
+     * then replace what is in it. */
+    snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt-%u", tmp,
+             (unsigned)geteuid());
     if (config_valid_name(program_invocation_short_name))
         snprintf(c->job, sizeof c->job, "%s", program_invocation_short_name);
     else
