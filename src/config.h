@@ -41,4 +41,9 @@ int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e);
 /* 1 if s is 1..255 characters of [A-Za-z0-9._-] and not "." or "..". */
 int config_valid_name(const char *s);
 
+/* CKPT_ECONFIG if a storage URL is not file:///..., http(s)://..., or holds
+ * credentials (user info, or a query string that may be a SAS token); the
+ * URL is never echoed. `what` starts the message. */
+int config_check_url(const char *url, const char *what, ckpt_err_t *e);
+
 #endif

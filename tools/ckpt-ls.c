@@ -291,6 +291,7 @@ int main(int argc, char **argv)
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     ls_t ls = {0};
+    ckpt_err_t err = {0};
     int c, damaged = 0;
     while ((c = getopt_long(argc, argv, "c:s:j:vh", opts, NULL)) != -1) {
         switch (c) {
@@ -306,6 +307,11 @@ int main(int argc, char **argv)
     if ((ls.root == NULL && ls.storage == NULL) || ls.job == NULL ||
         !config_valid_name(ls.job)) {
         usage(stderr);
+        return 2;
+    }
+    /* A URL with credentials is refused unprinted: it would be listed. */
+    if (ls.storage && config_check_url(ls.storage, "--storage", &err) != CKPT_OK) {
+        fprintf(stderr, "ckpt-ls: %s\n", err.msg);
         return 2;
     }
     snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root ? ls.root : "", ls.job);
