@@ -1,7 +1,8 @@
 #!/bin/bash
-# Shared nodes and secrets: directories another user could control are
-# refused; no part of a key or SAS token is ever printed, by the library or
-# the tools.
+# Shared nodes, secrets and job names: directories another user could
+# control are refused; no part of a key or SAS token is ever printed, by the
+# library or the tools; every accepted job name round-trips through file://
+# and Azurite storage.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/azurite.sh"
 
@@ -31,11 +32,17 @@ cp "$T/last.log" "$T/secrets.log"
 check "secrets: the whole output at verbose = 3 holds no part of them" \
     no_secret "$T/secrets.log"
 
+mkdir -p "$T/names-store"
+ok "job names round-trip through file:// storage" \
+    with CKPT_STORAGE_URL="file://$T/names-store" run 4 "$top_builddir/mpi-tests/t_names"
+
 if ! start_azurite; then
     echo "not ok - Azurite could not be installed or started"
     exit 1
 fi
 "$top_builddir/mpi-tests/st_tool" "$AZ_URL/ckpt-sec" create
+ok "job names round-trip through Azurite" \
+    with CKPT_STORAGE_URL="$AZ_URL/ckpt-sec" run 4 "$top_builddir/mpi-tests/t_names"
 
 # The tools: URLs with credentials are refused unprinted; a wrong key or
 # SAS token in the environment is reported without it.

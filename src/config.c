@@ -48,6 +48,22 @@ static int parse_int(const char *val, long lo, long hi, int *out)
     return 0;
 }
 
+/* Names that both backends round-trip as a path or object-name component:
+ * file:// hides entries starting with '.' and refuses "..", Azure treats
+ * '.' segments and names ending in '.' specially, and file:// skips
+ * temporary files, which carry RESERVED (storage_file.c's TMP_MARK). */
+#define RESERVED ".ckpt-tmp."
+
+int config_valid_job(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > CKPT_NAME_MAX || !isalnum((unsigned char)s[0]) ||
+        s[n - 1] == '.' || strstr(s, "..") || strstr(s, RESERVED))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-") == n;
+}
+
 int config_valid_name(const char *s)
 {
     size_t n = strlen(s);
@@ -62,8 +78,8 @@ int config_valid_name(const char *s)
 static int p_job(ckpt_config_t *c, const char *k, const char *v, const char *o,
                  ckpt_err_t *e)
 {
-    if (!config_valid_name(v))
-        return bad(e, o, k, "1..255 characters of [A-Za-z0-9._-]");
+    if (!config_valid_job(v))
+        return bad(e, o, k, CONFIG_JOB_RULE);
     snprintf(c->job, sizeof c->job, "%s", v);
     return CKPT_OK;
 }
@@ -219,7 +235,7 @@ static void set_defaults(ckpt_config_t *c)
      * then replace what is in it. */
     snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt-%u", tmp,
              (unsigned)geteuid());
-    if (config_valid_name(program_invocation_short_name))
+    if (config_valid_job(program_invocation_short_name))
         snprintf(c->job, sizeof c->job, "%s", program_invocation_short_name);
     else
         snprintf(c->job, sizeof c->job, "job");

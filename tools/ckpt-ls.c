@@ -305,7 +305,7 @@ int main(int argc, char **argv)
         }
     }
     if ((ls.root == NULL && ls.storage == NULL) || ls.job == NULL ||
-        !config_valid_name(ls.job)) {
+        !config_valid_job(ls.job)) {
         usage(stderr);
         return 2;
     }
