@@ -3,6 +3,7 @@
  * renamed, so an object is either whole or absent, as in Azure. */
 #include "storage_impl.h"
 #include "fileio.h"
+#include "safedir.h"
 #include "ckpt.h"
 
 #include <dirent.h>
@@ -267,6 +268,12 @@ int st_file_open(storage_t *st, const char *root, ckpt_err_t *e)
     snprintf(f->root, sizeof f->root, "%s", root);
     while (strlen(f->root) > 1 && f->root[strlen(f->root) - 1] == '/')
         f->root[strlen(f->root) - 1] = '\0';
+    /* The root must be the user's own: what is below it is then the
+     * library's, made 0700, and no other user can plant or rename it. */
+    if (safedir_check(f->root, "storage_url", 1, e) != CKPT_OK) {
+        free(f);
+        return e->code;
+    }
     st->be = &file_backend;
     st->impl = f;
     return CKPT_OK;
