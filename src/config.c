@@ -51,14 +51,13 @@ static int parse_int(const char *val, long lo, long hi, int *out)
 /* Names that both backends round-trip as a path or object-name component:
  * file:// hides entries starting with '.' and refuses "..", Azure treats
  * '.' segments and names ending in '.' specially, and file:// skips
- * temporary files, which carry RESERVED (storage_file.c's TMP_MARK). */
-#define RESERVED ".ckpt-tmp."
+ * temporary files, which carry CKPT_TMP_MARK. */
 
 int config_valid_job(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > CKPT_NAME_MAX || !isalnum((unsigned char)s[0]) ||
-        s[n - 1] == '.' || strstr(s, "..") || strstr(s, RESERVED))
+        s[n - 1] == '.' || strstr(s, "..") || strstr(s, CKPT_TMP_MARK))
         return 0;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789._-") == n;

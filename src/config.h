@@ -42,6 +42,10 @@ int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e);
  * region name, a data set inside an HDF5 file. */
 int config_valid_name(const char *s);
 
+/* What the file:// backend puts in the names of its temporary files (and
+ * so skips and refuses in object names). */
+#define CKPT_TMP_MARK ".ckpt-tmp."
+
 /* 1 if s can be a job name: a directory in the cache and a component of
  * object names that every storage backend stores and lists back. */
 int config_valid_job(const char *s);

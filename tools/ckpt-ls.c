@@ -332,7 +332,8 @@ int main(int argc, char **argv)
         scan_node(&ls, ls.node_ids[i]);
     if (ls.storage && (damaged = scan_storage(&ls)) < 0)
         return 1;
-    qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
+    if (ls.nsteps > 1) /* ls.steps is NULL when nothing was found */
+        qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
     print(&ls);
     for (int i = 0; i < ls.nsteps; i++) {
         damaged += ls.steps[i].damaged;
