@@ -76,9 +76,11 @@ int tr_u64(const char *s, uint64_t max, uint64_t *v)
     if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
         return -1;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || x > (max - (uint64_t)(*s - '0')) / 10)
+        uint64_t d = (uint64_t)(*s - '0');
+        /* d > max first: max - d must not wrap around */
+        if (*s < '0' || *s > '9' || d > max || x > (max - d) / 10)
             return -1;
-        x = x * 10 + (uint64_t)(*s - '0');
+        x = x * 10 + d;
     }
     *v = x;
     return 0;
