@@ -5,7 +5,9 @@
 P="$top_builddir/mpi-tests/t_pattern"
 M="$T/mnt"
 mkdir -p "$M"
-cleanup() { umount "$M" 2>/dev/null; }
+M2="$T/cache2/partnerfull/node-1"
+mkdir -p "$M2"
+cleanup() { umount "$M" 2>/dev/null; umount "$M2" 2>/dev/null; }
 trap cleanup EXIT
 
 if ! mount -t tmpfs -o size=16m tmpfs "$M"; then
@@ -23,6 +25,16 @@ mount -o remount,ro "$M"
 ok "read-only cache: EIO everywhere" run 4 "$P" "$CONF" expect-save 2 100000 EIO
 ok "read-only cache: previous step restores" run 4 "$P" "$CONF" check 100000 1
 mount -o remount,rw "$M"
+
+# Only node 1's disk is full: the error names the file, its node and the
+# cause on every rank, not merely that a peer failed.
+mount -t tmpfs -o size=4m,mode=0700 tmpfs "$M2" || exit 1
+CONF3=$(CACHE="$T/cache2" conf partnerfull "ranks_per_node = 2")
+ok "partner disk full: small step saved" run 4 "$P" "$CONF3" save 1 1 100000
+ok "partner disk full: ENOSPC everywhere" run 4 "$P" "$CONF3" expect-save 2 3000000 ENOSPC
+check "partner disk full: the message names node 1's file and the cause" \
+    grep -qE "save failed as expected: .*/node-1/step-2/rank-[0-9]+\.h5.*No space left on device" "$T/last.log"
+ok "partner disk full: previous step restores" run 4 "$P" "$CONF3" check 100000 1
 
 CONF2=$(CACHE="$M/ckpt" conf missing "ranks_per_node = 2")
 ok "cache directory created on first save" run 4 "$P" "$CONF2" save 1 1 1000

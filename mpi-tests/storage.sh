@@ -38,6 +38,14 @@ mkdir -p "$T/shared"
 ok "file://, 6 ranks on 3 nodes" with CKPT_STORAGE_URL="file://$T/shared" run 6 "$P"
 ok "file://, 5 ranks on 3 uneven nodes" with CKPT_STORAGE_URL="file://$T/shared" run 5 "$P"
 
+# Planted, stale and damaged storage objects, on both services.
+"$ST" "$AZ_URL/ckpt-adversary" create || echo "cannot create container ckpt-adversary"
+ok "storage adversary, azure, 6 ranks" \
+    with CKPT_STORAGE_URL="$AZ_URL/ckpt-adversary" run 6 "$P" adversary
+mkdir -p "$T/adversary"
+ok "storage adversary, file://, 6 ranks" \
+    with CKPT_STORAGE_URL="file://$T/adversary" run 6 "$P" adversary
+
 # Every other request fails: 503 + Retry-After, 500, reset, stall, truncation.
 start_proxy
 ok "azure through the fault proxy, 6 ranks" \

@@ -28,6 +28,19 @@ int tl_same(int code)
     return lo == hi;
 }
 
+int tl_restore_latest(ckpt_t *ck, int64_t want)
+{
+    int64_t got = -1;
+    int rc = ckpt_restore(ck, CKPT_LATEST, &got);
+    if (tl_same(rc) && rc == CKPT_OK && tl_all(got == want))
+        return 1;
+    if (tl_rank == 0)
+        fprintf(stderr, "restore: %s, step %lld (wanted %lld): %s\n",
+                ckpt_strerror(rc), (long long)got, (long long)want,
+                ckpt_errmsg(ck));
+    return 0;
+}
+
 int tl_run(const char *cmd)
 {
     int st = system(cmd);

@@ -30,6 +30,10 @@ const char *tl_dir_of(const char *name);
 void tl_fill(void *buf, size_t bytes, int64_t step, int rank, int region);
 int tl_check(const void *buf, size_t bytes, int64_t step, int rank, int region);
 
+/* Restores CKPT_LATEST: 1 if every rank got CKPT_OK and step `want`,
+ * else 0 with what happened printed by rank 0. */
+int tl_restore_latest(ckpt_t *ck, int64_t want);
+
 /* Every rank got the same code: returns 1 if so. */
 int tl_same(int code);
 /* Every rank passes v != 0. */

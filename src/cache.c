@@ -84,7 +84,8 @@ int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e)
         (*steps)[(*n)++] = s;
     }
     closedir(dir);
-    qsort(*steps, (size_t)*n, sizeof **steps, cmp_desc);
+    if (*n > 1) /* qsort's pointer must be valid even for no element */
+        qsort(*steps, (size_t)*n, sizeof **steps, cmp_desc);
     return CKPT_OK;
 }
 
@@ -162,6 +163,22 @@ int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
         return e->code;
     reaper_add(c->reaper, gone);
     return CKPT_OK;
+}
+
+int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,
+                       ckpt_err_t *e)
+{
+    int64_t *steps;
+    int n;
+    if (cache_list_steps(c, &steps, &n, e) != CKPT_OK)
+        return e->code;
+    for (int i = 0; i < n && e->code == CKPT_OK && steps[i] > step; i++) {
+        log_msg(lg, LOG_INFO, "step %" PRId64 " is superseded by a new save of "
+                "step %" PRId64 ": discarded", steps[i], step);
+        cache_discard_step(c, steps[i], e);
+    }
+    free(steps);
+    return e->code ? e->code : cache_discard_step(c, step, e);
 }
 
 static int is_pinned(int64_t step, const int64_t *pinned, int npinned)

@@ -38,6 +38,10 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg);
  * one. Leftover discard-* directories are removed by cache_clean. */
 int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e);
 
+/* Discards `step` and every later complete step (cache_discard_step). */
+int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,
+                       ckpt_err_t *e);
+
 /* Keeps the newest `keep` complete steps, and always `current` and the
  * pinned steps (those on their way to storage). */
 void cache_retain(cache_t *c, int keep, int64_t current,

@@ -20,9 +20,8 @@ int fio_mkdirs(const char *path, ckpt_err_t *e);  /* mkdir -p, mode 0700 */
 int fio_rmtree(const char *path);                 /* rm -rf; 0 or -1 */
 int fio_file_size(const char *path, uint64_t *size); /* 0 or -1 */
 
-/* XXH3-64 of len bytes at off, read through a small sliding mmap window so
- * that memory stays bounded whatever the size. CKPT_ECORRUPT if the file is
- * shorter than off + len. */
+/* XXH3-64 of len bytes at off, read in pieces so that memory stays bounded
+ * whatever the size. CKPT_ECORRUPT if the file is shorter than off + len. */
 int fio_hash_range(int fd, uint64_t off, uint64_t len, uint64_t *digest,
                    const char *path, ckpt_err_t *e);
 

@@ -24,6 +24,7 @@ struct ckpt {
     ckpt_err_t err;       /* the last outcome on this rank */
     wb_t wb;              /* the STORAGE level */
     double storage_read_s; /* the last restore's storage read phase, seconds */
+    uint64_t last_generation; /* the newest save seen: new ones are larger */
 };
 
 /* Collective operations (save.c, restore.c). They fill ck->err. */
@@ -31,7 +32,12 @@ int save_step(ckpt_t *ck, int64_t step);
 int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
 int query_latest(ckpt_t *ck, int64_t *step);
 int query_level(ckpt_t *ck, int64_t step, int *level);
-/* Newest step whose own file every rank holds, with this rank's entry. */
-int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own);
+/* Not collective: the newest save (generation) among this node's complete
+ * steps before `before`, or 0. */
+uint64_t newest_cached_save(ckpt_t *ck, int64_t before);
+/* Newest step whose own file every rank holds, with this rank's entry and
+ * the step's generation. */
+int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
+                   uint64_t *generation);
 
 #endif

@@ -1,6 +1,8 @@
 #include "manifest.h"
 #include "fileio.h"
+#include "textrec.h"
 #include "ckpt.h"
+#include "region.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,25 +11,50 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#define MAGIC "ckpt-manifest 1\n"
+#define MAGIC "ckpt-manifest 2"
 
-/* The text without its last line; *len receives its length. */
-static char *format_body(const manifest_t *m, size_t *len)
+static void format_region(FILE *f, const rf_dataset_t *d)
+{
+    fprintf(f, "region %s %s %" PRIu64 " %" PRIu64 " %016" PRIx64 "\n", d->name,
+            type_name(d->type), d->count, d->off, d->checksum);
+}
+
+static void format_entry(FILE *f, const mf_entry_t *x, const rf_dataset_t *d,
+                         int nd)
+{
+    fprintf(f, "file rank-%d.h5 %" PRIu64 " %016" PRIx64 " %s\n", x->rank,
+            x->size, x->digest, x->own ? "own" : "copy");
+    for (int i = 0; x->own && i < nd; i++)
+        format_region(f, &d[i]);
+}
+
+int manifest_format_entries(const mf_entry_t *x, const rf_index_t *const *idx,
+                            int n, char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (f == NULL)
+        return -1;
+    for (int i = 0; i < n; i++)
+        format_entry(f, &x[i], idx && idx[i] ? idx[i]->d : NULL,
+                     idx && idx[i] ? idx[i]->n : 0);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The header, then body, then the checksum line. */
+static char *format_text(const manifest_t *m, const char *body, size_t blen,
+                         size_t *len)
 {
     char *buf = NULL;
     size_t cap = 0;
     FILE *f = open_memstream(&buf, &cap);
     if (f == NULL)
         return NULL;
-    fprintf(f, MAGIC "job %s\nstep %" PRId64 "\nnode %d\nnodes %d\nranks %d\n",
-            m->job, m->step, m->node, m->nnodes, m->nranks);
-    for (int i = 0; i < m->n; i++)
-        fprintf(f, "file rank-%d.h5 %" PRIu64 " %016" PRIx64 " %s\n",
-                m->e[i].rank, m->e[i].size, m->e[i].digest,
-                m->e[i].own ? "own" : "copy");
-    if (fclose(f) != 0) {
+    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64
+            "\nnode %d\nnodes %d\nranks %d\n", m->job, m->step, m->generation,
+            m->node, m->nnodes, m->nranks);
+    fwrite(body, 1, blen, f);
+    if (fclose(f) != 0 || tr_seal(&buf, &cap) != 0) {
         free(buf);
         return NULL;
     }
@@ -35,42 +62,33 @@ static char *format_body(const manifest_t *m, size_t *len)
     return buf;
 }
 
-int manifest_seal(char **text, size_t *len)
-{
-    char tail[64];
-    size_t n = (size_t)snprintf(tail, sizeof tail, "checksum %016" PRIx64 "\n",
-                                XXH3_64bits(*text, *len));
-    char *v = realloc(*text, *len + n + 1);
-    if (v == NULL)
-        return -1;
-    memcpy(v + *len, tail, n + 1);
-    *text = v;
-    *len += n;
-    return 0;
-}
-
-int manifest_unseal(char *text, size_t len)
-{
-    char *tail = len > 0 && text[len - 1] == '\n' ? memrchr(text, '\n', len - 1)
-                                                  : NULL;
-    uint64_t sum;
-    if (tail == NULL || sscanf(tail + 1, "checksum %" SCNx64, &sum) != 1 ||
-        sum != XXH3_64bits(text, (size_t)(tail + 1 - text)))
-        return -1;
-    tail[1] = '\0';
-    return 0;
-}
-
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
+{
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&body, &len);
+    if (f == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
+    for (int i = 0; i < m->n; i++)
+        format_entry(f, &m->e[i], m->d + m->e[i].first, m->e[i].nregions);
+    if (fclose(f) != 0) {
+        free(body);
+        return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
+    }
+    manifest_write_body(step_dir, m, body, len, e);
+    free(body);
+    return e->code;
+}
+
+int manifest_write_body(const char *step_dir, const manifest_t *m,
+                        const char *body, size_t blen, ckpt_err_t *e)
 {
     char tmp[PATH_MAX + 8], path[PATH_MAX];
     size_t len;
     int fd, rc = CKPT_OK;
-    char *body = format_body(m, &len);
-    if (body == NULL || manifest_seal(&body, &len) != 0) {
-        free(body);
+    char *text = format_text(m, body, blen, &len);
+    if (text == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
-    }
     snprintf(path, sizeof path, "%s/" MANIFEST_NAME, step_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -78,7 +96,7 @@ int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
         rc = err_sys(e, errno, "create %s", tmp);
         goto out;
     }
-    if (fio_pwrite(fd, body, len, 0, tmp, e) == CKPT_OK && fsync(fd) != 0)
+    if (fio_pwrite(fd, text, len, 0, tmp, e) == CKPT_OK && fsync(fd) != 0)
         err_sys(e, errno, "fsync %s", tmp);
     close(fd);
     if ((rc = e->code) != CKPT_OK)
@@ -90,46 +108,140 @@ int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
 out:
     if (rc != CKPT_OK)
         unlink(tmp);
-    free(body);
+    free(text);
     return rc;
 }
 
-static int parse_entry(manifest_t *m, const char *line)
+static int parse_header(manifest_t *m, char **cur)
 {
-    mf_entry_t *x = &m->e[m->n];
-    char role[8];
-    if (sscanf(line, "file rank-%d.h5 %" SCNu64 " %" SCNx64 " %7s", &x->rank,
-               &x->size, &x->digest, role) != 4)
+    char *v;
+    if (tr_head(cur, MAGIC, m->job, &m->step, &m->generation) ||
+        tr_keyword(tr_line(cur), "node", &v) || tr_int(v, MF_MAX_RANKS, &m->node) ||
+        tr_keyword(tr_line(cur), "nodes", &v) || tr_int(v, MF_MAX_RANKS, &m->nnodes) ||
+        tr_keyword(tr_line(cur), "ranks", &v) || tr_int(v, MF_MAX_RANKS, &m->nranks))
         return -1;
-    if (strcmp(role, "own") && strcmp(role, "copy"))
-        return -1;
-    x->own = !strcmp(role, "own");
-    m->n++;
-    return 0;
+    return m->node < m->nnodes && m->nnodes <= m->nranks ? 0 : -1;
 }
 
-static int parse_body(manifest_t *m, char *text)
+/* "file rank-<r>.h5 <size> <digest> own|copy" */
+static int parse_entry(const manifest_t *m, char *line, mf_entry_t *x)
 {
-    char *save = NULL, *line = strtok_r(text, "\n", &save);
-    int lines = 0;
-    if (line == NULL || strcmp(line, "ckpt-manifest 1"))
+    char *w[5], *end;
+    size_t n;
+    if (tr_words(line, w, 5) != 0 || strcmp(w[0], "file") != 0 ||
+        strncmp(w[1], "rank-", 5) != 0 || (n = strlen(w[1])) < 9 ||
+        strcmp(end = w[1] + n - 3, ".h5") != 0)
         return -1;
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        lines++;
-        if (!strncmp(line, "file ", 5)) {
-            if (parse_entry(m, line) != 0)
+    *end = '\0';
+    if (tr_int(w[1] + 5, m->nranks - 1, &x->rank) ||
+        tr_u64(w[2], INT64_MAX, &x->size) || tr_hex64(w[3], &x->digest))
+        return -1;
+    x->own = !strcmp(w[4], "own");
+    return x->own || !strcmp(w[4], "copy") ? 0 : -1;
+}
+
+static int cmp_rank(const void *a, const void *b)
+{
+    const mf_entry_t *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* "region <name> <type> <count> <offset> <checksum>", inside the file. */
+static int parse_region(char *line, uint64_t size, rf_dataset_t *d)
+{
+    char *w[6];
+    uint64_t bytes;
+    if (tr_words(line, w, 6) != 0 || strcmp(w[0], "region") != 0 ||
+        !config_valid_name(w[1]) || (d->type = type_from_name(w[2])) < 0 ||
+        tr_u64(w[3], INT64_MAX / 8, &d->count) || tr_u64(w[4], INT64_MAX, &d->off) ||
+        tr_hex64(w[5], &d->checksum))
+        return -1;
+    snprintf(d->name, sizeof d->name, "%s", w[1]);
+    bytes = d->count * type_size((ckpt_type_t)d->type);
+    return d->off <= size && bytes <= size - d->off ? 0 : -1;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 1 if some dataset name stands twice in one file. */
+static int names_repeat(const manifest_t *m, const mf_entry_t *x)
+{
+    char **names = malloc(((size_t)x->nregions + 1) * sizeof *names);
+    int dup = names == NULL;
+    for (int i = 0; !dup && i < x->nregions; i++)
+        names[i] = m->d[x->first + i].name;
+    if (!dup && x->nregions > 1)
+        qsort(names, (size_t)x->nregions, sizeof *names, cmp_name);
+    for (int i = 1; !dup && i < x->nregions; i++)
+        dup = !strcmp(names[i], names[i - 1]);
+    free(names);
+    return dup;
+}
+
+/* Each rank at most once; no dataset name twice in one file. */
+static int unique(const manifest_t *m)
+{
+    mf_entry_t *sorted = malloc(((size_t)m->n + 1) * sizeof *sorted);
+    int dup = sorted == NULL;
+    for (int k = 0; !dup && k < m->n; k++)
+        dup = names_repeat(m, &m->e[k]);
+    if (!dup && m->n > 1) {
+        memcpy(sorted, m->e, (size_t)m->n * sizeof *sorted);
+        qsort(sorted, (size_t)m->n, sizeof *sorted, cmp_rank);
+        for (int i = 1; i < m->n; i++)
+            dup |= sorted[i].rank == sorted[i - 1].rank;
+    }
+    free(sorted);
+    return dup ? -1 : 0;
+}
+
+/* File lines, each own one followed by its region lines, to the end. */
+static int parse_entries(manifest_t *m, char *cur)
+{
+    size_t lines = 1;
+    for (const char *p = cur; *p; p++)
+        lines += *p == '\n';
+    m->e = calloc(lines, sizeof *m->e);
+    m->d = calloc(lines, sizeof *m->d);
+    if (m->e == NULL || m->d == NULL)
+        return -2;
+    for (char *line; (line = tr_line(&cur)) != NULL;) {
+        if (!strncmp(line, "region ", 7)) {
+            mf_entry_t *x = m->n > 0 ? &m->e[m->n - 1] : NULL;
+            if (x == NULL || !x->own ||
+                parse_region(line, x->size, &m->d[m->nd++]) != 0)
                 return -1;
-        } else if (sscanf(line, "job %255s", m->job) != 1 &&
-                   sscanf(line, "step %" SCNd64, &m->step) != 1 &&
-                   sscanf(line, "node %d", &m->node) != 1 &&
-                   sscanf(line, "nodes %d", &m->nnodes) != 1 &&
-                   sscanf(line, "ranks %d", &m->nranks) != 1) {
+            x->nregions++;
+        } else if (parse_entry(m, line, &m->e[m->n]) == 0) {
+            m->e[m->n++].first = m->nd;
+        } else {
             return -1;
         }
     }
-    return lines >= 5 ? 0 : -1;
+    return unique(m);
 }
 
+int manifest_parse(char *text, size_t len, manifest_t *m, ckpt_err_t *e)
+{
+    char *cur = text;
+    int rc;
+    memset(m, 0, sizeof *m);
+    if (tr_unseal(text, len) != 0)
+        return err_set(e, CKPT_ECORRUPT, "damaged (checksum)");
+    if (parse_header(m, &cur) != 0)
+        return err_set(e, CKPT_ECORRUPT, "malformed header");
+    if ((rc = parse_entries(m, cur)) != 0) {
+        manifest_free(m);
+        return rc == -2 ? err_set(e, CKPT_ENOMEM, "out of memory")
+                        : err_set(e, CKPT_ECORRUPT, "malformed file list");
+    }
+    return CKPT_OK;
+}
+
+/* A whole small file into a NUL-terminated buffer. */
 static int read_text(const char *path, char **text, size_t *len,
                      ckpt_err_t *e)
 {
@@ -154,27 +266,30 @@ static int read_text(const char *path, char **text, size_t *len,
 int manifest_read(const char *step_dir, manifest_t *m, ckpt_err_t *e)
 {
     char path[PATH_MAX], *text = NULL;
-    size_t len = 0, nlines = 0;
+    size_t len = 0;
+    ckpt_err_t pe = {0};
     memset(m, 0, sizeof *m);
     snprintf(path, sizeof path, "%s/" MANIFEST_NAME, step_dir);
-    if (read_text(path, &text, &len, e) != CKPT_OK)
-        goto out;
-    if (manifest_unseal(text, len) != 0) {
-        err_set(e, CKPT_ECORRUPT, "%s is damaged (checksum)", path);
-        goto out;
-    }
-    for (char *p = text; *p; p++)
-        nlines += *p == '\n';
-    m->e = calloc(nlines + 1, sizeof *m->e);
-    if (m->e == NULL)
-        err_set(e, CKPT_ENOMEM, "out of memory reading %s", path);
-    else if (parse_body(m, text) != 0)
-        err_set(e, CKPT_ECORRUPT, "%s is malformed", path);
-out:
+    if (read_text(path, &text, &len, e) == CKPT_OK &&
+        manifest_parse(text, len, m, &pe) != CKPT_OK)
+        err_set(e, pe.code, "%s: %s", path, pe.msg);
     free(text);
-    if (e->code != CKPT_OK)
-        manifest_free(m);
     return e->code;
+}
+
+int manifest_index(const manifest_t *m, const mf_entry_t *x, rf_index_t *idx)
+{
+    memset(idx, 0, sizeof *idx);
+    snprintf(idx->id.job, sizeof idx->id.job, "%s", m->job);
+    idx->id.step = m->step;
+    idx->id.generation = m->generation;
+    idx->id.rank = x->rank;
+    idx->d = malloc(((size_t)x->nregions + 1) * sizeof *idx->d);
+    if (idx->d == NULL)
+        return -1;
+    memcpy(idx->d, m->d + x->first, (size_t)x->nregions * sizeof *idx->d);
+    idx->n = x->nregions;
+    return 0;
 }
 
 const mf_entry_t *manifest_find(const manifest_t *m, int rank)
@@ -188,6 +303,8 @@ const mf_entry_t *manifest_find(const manifest_t *m, int rank)
 void manifest_free(manifest_t *m)
 {
     free(m->e);
+    free(m->d);
     m->e = NULL;
-    m->n = 0;
+    m->d = NULL;
+    m->n = m->nd = 0;
 }

@@ -1,40 +1,58 @@
 /* A node's MANIFEST for one step: the files it holds, their sizes and
- * XXH3-64 digests. Plain text, ending in a checksum of itself, written
- * last and atomically: a step is complete on a node iff it has a MANIFEST. */
+ * XXH3-64 digests, the save (job, step, generation) they belong to, and
+ * under each own file its datasets (name, type, count, offset, checksum):
+ * a restore reads its own file by that index, so HDF5 never parses a file
+ * whose bytes were not checked first. Plain text, ending in a checksum of
+ * itself, written last and atomically: a step is complete on a node iff it
+ * has a MANIFEST. */
 #ifndef CKPT_MANIFEST_H
 #define CKPT_MANIFEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "config.h"
 #include "error.h"
+#include "rankfile.h"
 
 #define MANIFEST_NAME "MANIFEST"
+/* Bounds a record may claim, far above any real job. */
+#define MF_MAX_RANKS (1 << 24)
 
 typedef struct mf_entry {
     int rank;
     int own;          /* 1: this node's rank; 0: a partner copy */
     uint64_t size;
     uint64_t digest;  /* XXH3-64 of the whole rank file */
+    int first, nregions; /* own files: datasets d[first ..] of the manifest */
 } mf_entry_t;
 
 typedef struct manifest {
     char job[CKPT_NAME_MAX + 1];
     int64_t step;
+    uint64_t generation; /* of the save; the same in every file it lists */
     int node, nnodes, nranks;
     int n;
     mf_entry_t *e;
+    int nd;
+    rf_dataset_t *d;
 } manifest_t;
 
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e);
+/* The lines of n entries, with the datasets of own entries from idx[k]
+ * (NULL: none). *text is malloc'd. */
+int manifest_format_entries(const mf_entry_t *x, const rf_index_t *const *idx,
+                            int n, char **text, size_t *len);
+/* Writes m's header and `body`, lines made by manifest_format_entries. */
+int manifest_write_body(const char *step_dir, const manifest_t *m,
+                        const char *body, size_t len, ckpt_err_t *e);
+/* The datasets of entry x as an index naming the file's save (copied). */
+int manifest_index(const manifest_t *m, const mf_entry_t *x, rf_index_t *idx);
 /* CKPT_ENOENT if absent, CKPT_ECORRUPT if damaged. */
 int manifest_read(const char *step_dir, manifest_t *m, ckpt_err_t *e);
+/* The sealed text of a MANIFEST (modified in place): CKPT_ECORRUPT unless
+ * it is exactly what manifest_write writes, with ranks in range, each once. */
+int manifest_parse(char *text, size_t len, manifest_t *m, ckpt_err_t *e);
 const mf_entry_t *manifest_find(const manifest_t *m, int rank);
 void manifest_free(manifest_t *m);
-
-/* The framing shared with the storage manifest: a text ends in a line
- * "checksum <XXH3-64 of what precedes>". seal appends it (realloc'ing
- * *text); unseal checks it and cuts it off (0), or finds damage (-1). */
-int manifest_seal(char **text, size_t *len);
-int manifest_unseal(char *text, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
 #include "ckpt.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -85,7 +86,7 @@ static int put_str_attr(hid_t obj, const char *name, const char *v)
 /* Creates one dataset with its attributes; its raw bytes are allocated in
  * the file (so their offset is known) but left unwritten. */
 static int create_dataset(hid_t f, const region_t *r, int64_t step,
-                          seg_t *data)
+                          seg_t *data, rf_dataset_t *x)
 {
     hsize_t dims = r->count;
     uint64_t sum = XXH3_64bits(r->buf, region_bytes(r));
@@ -103,6 +104,9 @@ static int create_dataset(hid_t f, const region_t *r, int64_t step,
         goto out;
     data->len = region_bytes(r);
     data->off = data->len ? (uint64_t)H5Dget_offset(d) : 0;
+    *x = (rf_dataset_t){.type = (int)r->type, .count = r->count,
+                        .off = data->off, .checksum = sum};
+    snprintf(x->name, sizeof x->name, "%s", r->name);
     data->src = r->buf;
     data->kind = SEG_DATA;
     rc = data->len && H5Dget_offset(d) == HADDR_UNDEF ? -1 : 0;
@@ -124,22 +128,26 @@ static int cmp_off(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* The HDF5 part: every dataset created, offsets of the non-empty ones. */
+/* The HDF5 part: the identity, every dataset created, offsets of the
+ * non-empty ones. */
 static int write_skeleton(const char *path, const region_set_t *rs,
-                          int64_t step, int rank, seg_t *data, int *ndata)
+                          const rf_id_t *id, seg_t *data, int *ndata,
+                          rf_dataset_t *x)
 {
     h5_quiet_t q;
-    int rc = 0, format = 1;
+    int rc = 0, format = 2;
     hid_t f;
     quiet_begin(&q);
     f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0 || put_attr(f, "ckpt_format", H5T_STD_I32LE, &format) ||
-        put_attr(f, "ckpt_step", H5T_STD_I64LE, &step) ||
-        put_attr(f, "ckpt_rank", H5T_STD_I32LE, &rank))
+        put_str_attr(f, "ckpt_job", id->job) ||
+        put_attr(f, "ckpt_step", H5T_STD_I64LE, &id->step) ||
+        put_attr(f, "ckpt_generation", H5T_STD_U64LE, &id->generation) ||
+        put_attr(f, "ckpt_rank", H5T_STD_I32LE, &id->rank))
         rc = -1;
     *ndata = 0;
     for (int i = 0; rc == 0 && i < rs->n; i++) {
-        rc = create_dataset(f, &rs->v[i], step, &data[*ndata]);
+        rc = create_dataset(f, &rs->v[i], id->step, &data[*ndata], &x[i]);
         if (rc == 0 && data[*ndata].len > 0)
             (*ndata)++;
     }
@@ -149,14 +157,20 @@ static int write_skeleton(const char *path, const region_set_t *rs,
     return rc;
 }
 
-int rankfile_create(const char *path, const region_set_t *rs, int64_t step,
-                    int rank, plan_t *plan, ckpt_err_t *e)
+int rankfile_create(const char *path, const region_set_t *rs, const rf_id_t *id,
+                    plan_t *plan, rf_index_t *idx, ckpt_err_t *e)
 {
     struct stat st;
     seg_t *data = calloc((size_t)rs->n + 1, sizeof *data);
     int ndata = 0, fd;
-    if (data == NULL)
+    memset(idx, 0, sizeof *idx);
+    idx->id = *id;
+    idx->d = calloc((size_t)rs->n + 1, sizeof *idx->d);
+    idx->n = rs->n;
+    if (data == NULL || idx->d == NULL) {
+        free(data);
         return err_set(e, CKPT_ENOMEM, "out of memory creating %s", path);
+    }
     /* Created here first so that HDF5's truncating open keeps mode 0600. */
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -164,7 +178,7 @@ int rankfile_create(const char *path, const region_set_t *rs, int64_t step,
         goto out;
     }
     close(fd);
-    if (write_skeleton(path, rs, step, rank, data, &ndata) != 0) {
+    if (write_skeleton(path, rs, id, data, &ndata, idx->d) != 0) {
         /* HDF5 hides errno; statvfs-style guessing would be worse than EIO
          * with the path, except for the common full-disk case. */
         err_set(e, errno == ENOSPC ? CKPT_ENOSPC : CKPT_EIO,
@@ -195,21 +209,31 @@ static int get_attr(hid_t obj, const char *name, hid_t type, void *v)
     return rc < 0 ? -1 : 0;
 }
 
-static int get_type_attr(hid_t d)
+/* A fixed-length string attribute that fits in buf with its NUL. */
+static int get_str_attr(hid_t obj, const char *name, char *buf, size_t n)
 {
-    char buf[32] = {0};
-    hid_t a = H5Aopen(d, "ckpt_type", H5P_DEFAULT), t = H5Aget_type(a);
-    hid_t mt = H5Tcopy(H5T_C_S1);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID, mt = H5Tcopy(H5T_C_S1);
     int rc = -1;
-    H5Tset_size(mt, sizeof buf - 1);
-    if (a >= 0 && t >= 0 && H5Tget_size(t) < sizeof buf && H5Aread(a, mt, buf) >= 0)
-        rc = type_from_name(buf);
+    memset(buf, 0, n);
+    H5Tset_size(mt, n - 1);
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 &&
+        H5Tget_size(t) < n && H5Aread(a, mt, buf) >= 0)
+        rc = 0;
+    buf[n - 1] = '\0';
     H5Tclose(mt);
     if (t >= 0)
         H5Tclose(t);
     if (a >= 0)
         H5Aclose(a);
     return rc;
+}
+
+static int get_type_attr(hid_t d)
+{
+    char buf[32];
+    return get_str_attr(d, "ckpt_type", buf, sizeof buf) == 0
+               ? type_from_name(buf) : -1;
 }
 
 static int read_dataset(hid_t f, const char *name, rf_dataset_t *x)
@@ -267,8 +291,10 @@ int rankfile_index(const char *path, rf_index_t *idx, ckpt_err_t *e)
     memset(idx, 0, sizeof *idx);
     quiet_begin(&q);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0 || get_attr(f, "ckpt_step", H5T_NATIVE_INT64, &idx->step) ||
-        get_attr(f, "ckpt_rank", H5T_NATIVE_INT, &idx->rank) ||
+    if (f < 0 || get_str_attr(f, "ckpt_job", idx->id.job, sizeof idx->id.job) ||
+        get_attr(f, "ckpt_step", H5T_NATIVE_INT64, &idx->id.step) ||
+        get_attr(f, "ckpt_generation", H5T_NATIVE_UINT64, &idx->id.generation) ||
+        get_attr(f, "ckpt_rank", H5T_NATIVE_INT, &idx->id.rank) ||
         link_iterate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_link, idx) < 0)
         bad = 1;
     if (f >= 0)
@@ -279,6 +305,20 @@ int rankfile_index(const char *path, rf_index_t *idx, ckpt_err_t *e)
         return err_set(e, CKPT_ECORRUPT, "%s is not a readable rank file", path);
     }
     return CKPT_OK;
+}
+
+int rankfile_check_id(const char *path, const rf_index_t *idx,
+                      const rf_id_t *want, ckpt_err_t *e)
+{
+    const rf_id_t *id = &idx->id;
+    if (!strcmp(id->job, want->job) && id->step == want->step &&
+        id->generation == want->generation && id->rank == want->rank)
+        return CKPT_OK;
+    return err_set(e, CKPT_ECORRUPT, "%s holds job '%.64s' step %" PRId64
+                   " rank %d (save %016" PRIx64 "), not step %" PRId64
+                   " rank %d (save %016" PRIx64 ")", path, id->job, id->step,
+                   id->rank, id->generation, want->step, want->rank,
+                   want->generation);
 }
 
 const rf_dataset_t *rankfile_find(const rf_index_t *idx, const char *name)

@@ -10,10 +10,15 @@
 #include "plan.h"
 #include "region.h"
 
-/* Creates the file at path with every dataset allocated but its raw bytes not
- * yet written, and returns the plan that fills it from the regions' memory. */
-int rankfile_create(const char *path, const region_set_t *rs, int64_t step,
-                    int rank, plan_t *plan, ckpt_err_t *e);
+/* Which save a rank file belongs to, in its root attributes ckpt_job,
+ * ckpt_step, ckpt_generation and ckpt_rank: a copy counts only if all four
+ * are the ones a restore looks for. */
+typedef struct rf_id {
+    char job[CKPT_NAME_MAX + 1];
+    int64_t step;
+    uint64_t generation;
+    int rank;
+} rf_id_t;
 
 typedef struct rf_dataset {
     char name[CKPT_NAME_MAX + 1];
@@ -24,14 +29,24 @@ typedef struct rf_dataset {
 } rf_dataset_t;
 
 typedef struct rf_index {
-    int64_t step;
-    int rank;
+    rf_id_t id;
     int n;
     rf_dataset_t *d;
 } rf_index_t;
 
-/* Reads the datasets of a rank file (metadata only). */
+/* Creates the file at path with every dataset allocated but its raw bytes not
+ * yet written; returns the plan that fills it from the regions' memory, and
+ * its index (free with rankfile_index_free). */
+int rankfile_create(const char *path, const region_set_t *rs, const rf_id_t *id,
+                    plan_t *plan, rf_index_t *idx, ckpt_err_t *e);
+
+/* Reads the identity and datasets of a rank file (metadata only). Only for
+ * a file whose bytes were checked against a digest first: HDF5 does not
+ * survive every damaged file. */
 int rankfile_index(const char *path, rf_index_t *idx, ckpt_err_t *e);
+/* CKPT_ECORRUPT, saying what differs, unless idx is the file `want` names. */
+int rankfile_check_id(const char *path, const rf_index_t *idx,
+                      const rf_id_t *want, ckpt_err_t *e);
 const rf_dataset_t *rankfile_find(const rf_index_t *idx, const char *name);
 void rankfile_index_free(rf_index_t *idx);
 

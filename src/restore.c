@@ -1,7 +1,10 @@
 /* ckpt_restore, ckpt_latest, ckpt_level: find the newest step whose data is
  * available for every rank (own copy, partner copy, or committed in
- * storage), verify it before any caller buffer is touched, then refill lost
- * copies so the step is back at PARTNER level. */
+ * storage), verify it, then refill lost copies so the step is back at
+ * PARTNER level. Only copies of one save of a step are ever combined: the
+ * newest save (generation) of the step seen anywhere, and every copy must
+ * prove in its own attributes that it is this job's, step's, rank's and
+ * save's before its bytes count. */
 #include "handle.h"
 #include "fileio.h"
 #include "manifest.h"
@@ -25,12 +28,17 @@
 /* What this rank knows about one step without reading data. */
 typedef struct probe {
     int64_t step;
-    int have_local;    /* own file listed and of the listed size */
+    uint64_t gen;      /* the save restored: the step's newest seen anywhere */
+    int have_local;    /* own file of that save listed and of the listed size */
     mf_entry_t own;
+    rf_index_t own_idx; /* its datasets, as the MANIFEST lists them */
     int *copy_ok;      /* per client: its copy listed and of the listed size */
     mf_entry_t *copy;
     int partner_has;   /* the partner keeps a copy of this rank's file */
-    int in_storage;    /* the step is committed in storage (same everywhere) */
+    int in_storage;    /* committed in storage, not known to be another save
+                          (same everywhere) */
+    int sm_read;       /* sm holds the step's storage manifest */
+    smanifest_t sm;
 } probe_t;
 
 static int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
@@ -50,37 +58,9 @@ static void probe_free(probe_t *p)
 {
     free(p->copy_ok);
     free(p->copy);
+    sm_free(&p->sm);
+    rankfile_index_free(&p->own_idx);
     memset(p, 0, sizeof *p);
-}
-
-/* Collective: fills p, including what the partner holds. */
-static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
-{
-    const topo_t *t = &ck->topo;
-    char dir[PATH_MAX];
-    manifest_t m;
-    ckpt_err_t me = {0};
-    memset(p, 0, sizeof *p);
-    p->step = step;
-    p->in_storage = wb_committed(&ck->wb, step);
-    p->copy_ok = calloc((size_t)t->nclients + 1, sizeof *p->copy_ok);
-    p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
-    if (p->copy_ok == NULL || p->copy == NULL)
-        err_set(e, CKPT_ENOMEM, "out of memory probing step %" PRId64, step);
-    cache_step_dir(&ck->cache, step, dir, sizeof dir);
-    if (e->code == CKPT_OK && manifest_read(dir, &m, &me) == CKPT_OK) {
-        p->have_local = listed_and_sized(ck, &m, ck->rank, &p->own);
-        for (int k = 0; k < t->nclients; k++)
-            p->copy_ok[k] = listed_and_sized(ck, &m, t->clients[k], &p->copy[k]);
-        manifest_free(&m);
-    } else if (me.code == CKPT_ECORRUPT) {
-        log_msg(&ck->log, LOG_WARN, "%s", me.msg);
-    }
-    if (err_agree(ck->comm, e) != CKPT_OK)
-        return e->code;
-    if (partner_tell_clients(t, ck->comm, p->copy_ok, &p->partner_has, 0))
-        return err_set(e, CKPT_EMPI, "MPI failed asking partners");
-    return CKPT_OK;
 }
 
 /* Collective: 1 if every rank passes v != 0. */
@@ -89,6 +69,179 @@ static int all(ckpt_t *ck, int v)
     int r = 0;
     MPI_Allreduce(&v, &r, 1, MPI_INT, MPI_LAND, ck->comm);
     return r;
+}
+
+/* This node's MANIFEST of the step if it says it is this job's, step's and
+ * node's, for this many ranks: its generation, or 0 (none usable). */
+static uint64_t node_manifest(ckpt_t *ck, int64_t step, manifest_t *m)
+{
+    char dir[PATH_MAX];
+    ckpt_err_t e = {0};
+    cache_step_dir(&ck->cache, step, dir, sizeof dir);
+    if (manifest_read(dir, m, &e) != CKPT_OK) {
+        if (e.code != CKPT_ENOENT)
+            log_msg(&ck->log, LOG_WARN, "%s", e.msg);
+        return 0;
+    }
+    if (!strcmp(m->job, ck->cfg.job) && m->step == step &&
+        m->node == ck->topo.node && m->nranks == ck->nranks && m->generation)
+        return m->generation;
+    log_msg(&ck->log, LOG_WARN, "%s/" MANIFEST_NAME " is of job '%s' step %"
+            PRId64 " node %d of %d ranks: not used", dir, m->job, m->step,
+            m->node, m->nranks);
+    manifest_free(m);
+    return 0;
+}
+
+/* Collective: rank 0's text (or failure) on every rank. */
+static int bcast_text(ckpt_t *ck, char **text, size_t *len, ckpt_err_t *e)
+{
+    uint64_t n = *len;
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, ck->comm);
+    if (ck->rank != 0 && (*text = malloc(n + 1)) == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory reading a manifest");
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, ck->comm);
+    (*text)[n] = '\0';
+    *len = n;
+    return CKPT_OK;
+}
+
+/* Collective: rank 0 reads the step's storage manifest for all. One that is
+ * missing, damaged, of another job, step or rank count, or unreadable
+ * because storage is down, leaves the step out of storage for now. */
+static void read_smanifest(ckpt_t *ck, probe_t *p)
+{
+    char name[SM_NAME_MAX], *text = NULL;
+    size_t len = 0;
+    ckpt_err_t why = {0};
+    if (p->sm_read || !p->in_storage)
+        return;
+    if (ck->rank == 0) {
+        sm_manifest_name(ck->cfg.job, p->step, name, sizeof name);
+        storage_get(ck->wb.st, name, &text, &len, &why);
+    }
+    if (bcast_text(ck, &text, &len, &why) == CKPT_OK &&
+        sm_parse(text, len, &p->sm, &why) == CKPT_OK &&
+        (strcmp(p->sm.job, ck->cfg.job) || p->sm.step != p->step ||
+         p->sm.nranks != ck->nranks))
+        err_set(&why, CKPT_ECORRUPT, "its manifest is of job '%s' step %" PRId64
+                " of %d ranks", p->sm.job, p->sm.step, p->sm.nranks);
+    free(text);
+    p->sm_read = err_agree(ck->comm, &why) == CKPT_OK;
+    if (!p->sm_read) {
+        sm_free(&p->sm);
+        p->in_storage = 0;
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+                " cannot be read from storage: %s", p->step, why.msg);
+    }
+}
+
+/* Collective: where some rank has no copy of save p->gen in the caches,
+ * storage decides. A newer save there replaces the caches' (they hold one
+ * it superseded), the same save fills the gaps, an older one is not used.
+ * A restore from the caches alone makes no request. */
+static void probe_storage(ckpt_t *ck, probe_t *p)
+{
+    if (!p->in_storage || all(ck, p->have_local || p->partner_has))
+        return;
+    read_smanifest(ck, p);
+    if (!p->sm_read || p->sm.generation == p->gen)
+        return;
+    if (p->sm.generation < p->gen) {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+                " in storage is an older save than in the caches: not used",
+                p->step);
+        p->in_storage = 0;
+        return;
+    }
+    p->gen = p->sm.generation;
+    p->have_local = p->partner_has = 0;
+    memset(p->copy_ok, 0, (size_t)ck->topo.nclients * sizeof *p->copy_ok);
+}
+
+uint64_t newest_cached_save(ckpt_t *ck, int64_t before)
+{
+    int64_t *steps;
+    int n;
+    uint64_t best = 0;
+    ckpt_err_t e = {0};
+    if (cache_list_steps(&ck->cache, &steps, &n, &e) != CKPT_OK)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        manifest_t m;
+        uint64_t g = steps[i] < before ? node_manifest(ck, steps[i], &m) : 0;
+        if (g > best)
+            best = g;
+        if (g)
+            manifest_free(&m);
+    }
+    free(steps);
+    return best;
+}
+
+/* Collective: a step whose save is older than some save of an earlier step
+ * was superseded (a save of S supersedes every later step), though its
+ * copies may linger where they could not be removed: storage that was
+ * down, a node that was away. */
+static int superseded(ckpt_t *ck, const probe_t *p)
+{
+    uint64_t mine = newest_cached_save(ck, p->step), newest = 0;
+    MPI_Allreduce(&mine, &newest, 1, MPI_UINT64_T, MPI_MAX, ck->comm);
+    if (p->gen == 0 || newest <= p->gen)
+        return 0;
+    log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+            " was superseded by a later save of an earlier step: not used",
+            p->step);
+    return 1;
+}
+
+/* Collective: fills p, including what the partner holds and, where the
+ * caches fall short, what storage holds. */
+static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    manifest_t m = {0};
+    uint64_t mine = 0;
+    memset(p, 0, sizeof *p);
+    p->step = step;
+    p->in_storage = wb_committed(&ck->wb, step);
+    p->copy_ok = calloc((size_t)t->nclients + 1, sizeof *p->copy_ok);
+    p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
+    if (p->copy_ok == NULL || p->copy == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory probing step %" PRId64, step);
+    else
+        mine = node_manifest(ck, step, &m);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto out;
+    if (MPI_Allreduce(&mine, &p->gen, 1, MPI_UINT64_T, MPI_MAX, ck->comm)) {
+        err_set(e, CKPT_EMPI, "MPI failed probing step %" PRId64, step);
+        goto out;
+    }
+    if (mine != 0 && mine == p->gen) {
+        p->have_local = listed_and_sized(ck, &m, ck->rank, &p->own) &&
+                        p->own.own && manifest_index(&m, &p->own, &p->own_idx) == 0;
+        for (int k = 0; k < t->nclients; k++)
+            p->copy_ok[k] = listed_and_sized(ck, &m, t->clients[k], &p->copy[k]);
+    } else if (mine != 0) {
+        log_msg(&ck->log, LOG_WARN, "step %" PRId64 " on node %d is an older "
+                "save than on other nodes: not used", step, t->node);
+    }
+    if (partner_tell_clients(t, ck->comm, p->copy_ok, &p->partner_has, 0)) {
+        err_set(e, CKPT_EMPI, "MPI failed asking partners");
+        goto out;
+    }
+    probe_storage(ck, p);
+    if (superseded(ck, p))
+        p->have_local = p->partner_has = p->in_storage = 0;
+out:
+    manifest_free(&m);
+    if (e->code == CKPT_OK && p->gen > ck->last_generation)
+        ck->last_generation = p->gen;
+    return e->code ? e->code : CKPT_OK;
 }
 
 /* Full check of this rank's own file against its MANIFEST digest. */
@@ -215,27 +368,10 @@ static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
     return e->code;
 }
 
-/* Collective: rank 0's text (or failure) on every rank. */
-static int bcast_text(ckpt_t *ck, char **text, size_t *len, ckpt_err_t *e)
-{
-    uint64_t n = *len;
-    if (err_agree(ck->comm, e) != CKPT_OK)
-        return e->code;
-    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, ck->comm);
-    if (ck->rank != 0 && (*text = malloc(n + 1)) == NULL)
-        err_set(e, CKPT_ENOMEM, "out of memory reading a manifest");
-    if (err_agree(ck->comm, e) != CKPT_OK)
-        return e->code;
-    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, ck->comm);
-    (*text)[n] = '\0';
-    *len = n;
-    return CKPT_OK;
-}
-
 /* This rank's byte range of its node object, into a verified local file. */
-static int read_range(ckpt_t *ck, probe_t *p, const smanifest_t *m,
-                      ckpt_err_t *e)
+static int read_range(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 {
+    const smanifest_t *m = &p->sm;
     char tmp[PATH_MAX], final[PATH_MAX], dir[PATH_MAX];
     const sm_range_t *r = &m->r[ck->rank];
     uint64_t digest = 0;
@@ -267,31 +403,16 @@ static int read_range(ckpt_t *ck, probe_t *p, const smanifest_t *m,
 }
 
 /* Collective: ranks whose copies are both gone read their data from
- * storage; rank 0 reads the step's manifest once for all. */
+ * storage, if it holds the save being restored. */
 static int fetch_from_storage(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
 {
-    char name[SM_NAME_MAX], *text = NULL;
-    size_t len = 0;
-    smanifest_t m = {0};
-    int any = 0;
-    MPI_Allreduce(&need, &any, 1, MPI_INT, MPI_LOR, ck->comm);
-    if (!any)
-        return CKPT_OK;
-    if (ck->rank == 0) {
-        sm_manifest_name(ck->cfg.job, p->step, name, sizeof name);
-        storage_get(ck->wb.st, name, &text, &len, e);
-    }
-    if (bcast_text(ck, &text, &len, e) == CKPT_OK && need &&
-        sm_parse(text, len, &m, e) == CKPT_OK) {
-        if (m.nranks != ck->nranks)
-            err_set(e, CKPT_ECORRUPT, "step %" PRId64 " in storage was saved "
-                    "by %d ranks, not %d", p->step, m.nranks, ck->nranks);
-        else if (read_range(ck, p, &m, e) == CKPT_OK)
-            log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": read own data from "
-                    "storage", p->step);
-    }
-    sm_free(&m);
-    free(text);
+    if (!all(ck, !need))
+        read_smanifest(ck, p);
+    if (!all(ck, !need || (p->sm_read && p->sm.generation == p->gen)))
+        return NOT_AVAILABLE;
+    if (need && read_range(ck, p, e) == CKPT_OK)
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": read own data from "
+                "storage", p->step);
     return e->code;
 }
 
@@ -323,15 +444,16 @@ static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
 }
 
 /* Copies the datasets into the caller's buffers. A file not verified yet
- * (verify) is checked dataset by dataset as it is copied; a checksum that
- * fails sets *bad, and the buffers are then rewritten from a second copy. */
+ * (verify) is checked dataset by dataset as it is copied. Where a second
+ * copy exists (second), a checksum or read error sets *bad instead of
+ * failing, and the buffers are then rewritten from the second copy. */
 static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
-                        int verify, int *bad, ckpt_err_t *e)
+                        int verify, int second, int *bad, ckpt_err_t *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return err_sys(e, errno, "open %s", path);
-    for (int i = 0; i < ck->regions.n && e->code == CKPT_OK && !*bad; i++) {
+        err_sys(e, errno, "open %s", path);
+    for (int i = 0; fd >= 0 && i < ck->regions.n && e->code == CKPT_OK && !*bad; i++) {
         const region_t *r = &ck->regions.v[i];
         const rf_dataset_t *d = rankfile_find(idx, r->name);
         uint64_t sum = 0;
@@ -346,13 +468,20 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
             *bad = 1;
         }
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && second) {
+        log_msg(&ck->log, LOG_WARN, "%s; using the second copy", e->msg);
+        err_clear(e);
+        *bad = 1;
+    }
     return e->code;
 }
 
 /* Where a client's copy is missing, the client sends its file again, and
  * every node lists what it now holds. Failure here only lowers the level. */
-static void refill_partner_copies(ckpt_t *ck, probe_t *p, int fetched)
+static void refill_partner_copies(ckpt_t *ck, probe_t *p, int fetched,
+                                  const rf_index_t *idx)
 {
     const topo_t *t = &ck->topo;
     ckpt_err_t e = {0};
@@ -379,7 +508,7 @@ static void refill_partner_copies(ckpt_t *ck, probe_t *p, int fetched)
             mine[n++] = got[j++];
     MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, t->node_comm);
     if (any)
-        step_commit_node(ck, p->step, mine, n, &e);
+        step_commit_node(ck, p->step, p->gen, mine, n, idx, &e);
     if (err_agree(ck->comm, &e) != CKPT_OK)
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 " restored but not fully "
                 "refilled: %s", p->step, e.msg);
@@ -415,7 +544,8 @@ static int obtain(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
         err_clear(e);
         return NOT_AVAILABLE;
     }
-    fetch_from_storage(ck, p, from_storage, e);
+    if (fetch_from_storage(ck, p, from_storage, e) == NOT_AVAILABLE)
+        return NOT_AVAILABLE;
     ck->storage_read_s = log_now() - t;
     log_lap(&ck->log, "restore: fetch from storage", &t);
     if (err_agree(ck->comm, e) != CKPT_OK) {
@@ -427,34 +557,53 @@ static int obtain(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
     return CKPT_OK;
 }
 
-/* This rank's file indexed and its regions compared, no buffer touched. A
- * file not verified yet that HDF5 cannot read sets *bad instead of failing. */
+/* This rank's file indexed and its regions compared; no buffer touched.
+ * The own file's index is its MANIFEST's: HDF5 parses only a file fetched
+ * from another copy, whose bytes were checked against a digest, and the
+ * file must then prove in its attributes that it is this save's. */
 static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
-                     int verified, int *bad, ckpt_err_t *e)
+                     int fetched, ckpt_err_t *e)
 {
+    rf_id_t want = {.step = p->step, .generation = p->gen, .rank = ck->rank};
+    snprintf(want.job, sizeof want.job, "%s", ck->cfg.job);
     rankfile_index_free(idx);
     cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, PATH_MAX);
-    if (rankfile_index(path, idx, e) != CKPT_OK && !verified) {
-        log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; using the second "
-                "copy", p->step, e->msg);
-        err_clear(e);
-        *bad = 1;
-        return CKPT_OK;
+    if (!fetched) {
+        *idx = p->own_idx;
+        idx->d = malloc(((size_t)idx->n + 1) * sizeof *idx->d);
+        if (idx->d == NULL)
+            return err_set(e, CKPT_ENOMEM, "out of memory indexing %s", path);
+        memcpy(idx->d, p->own_idx.d, (size_t)idx->n * sizeof *idx->d);
+    } else if (rankfile_index(path, idx, e) != CKPT_OK ||
+               rankfile_check_id(path, idx, &want, e) != CKPT_OK) {
+        return e->code;
     }
-    return e->code ? e->code : check_regions(ck, idx, p->step, e);
+    return check_regions(ck, idx, p->step, e);
+}
+
+/* Collective: the agreed outcome of a phase. A copy found corrupt with no
+ * other copy left makes the step unavailable: an older one may do. */
+static int settle(ckpt_t *ck, const probe_t *p, ckpt_err_t *e)
+{
+    if (err_agree(ck->comm, e) != CKPT_ECORRUPT)
+        return e->code;
+    log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+            ": %s", p->step, e->msg);
+    err_clear(e);
+    return NOT_AVAILABLE;
 }
 
 /* Collective: where *bad, the second copy replaces the own file; then those
- * ranks index it and, if `copy`, fill the buffers from it again. */
+ * ranks index it and fill the buffers from it again. */
 static int replace_bad(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
-                       int *bad, int copy, ckpt_err_t *e)
+                       int *bad, ckpt_err_t *e)
 {
     int rc = obtain(ck, p, *bad, e), again = 0;
     if (rc != CKPT_OK)
         return rc;
-    if (*bad && index_own(ck, p, idx, path, 1, &again, e) == CKPT_OK && copy)
-        copy_regions(ck, idx, path, 0, &again, e);
-    return err_agree(ck->comm, e);
+    if (*bad && index_own(ck, p, idx, path, 1, e) == CKPT_OK)
+        copy_regions(ck, idx, path, 0, 0, &again, e);
+    return settle(ck, p, e);
 }
 
 /* Restores step S, or reports NOT_AVAILABLE for an older try. With
@@ -477,24 +626,19 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     log_lap(&ck->log, "restore: verify own copy", &t);
     if ((rc = obtain(ck, p, fetched, e)) != CKPT_OK)
         return rc;
-    index_own(ck, p, &idx, path, !trusting || fetched, &bad, e);
-    if (err_agree(ck->comm, e) == CKPT_OK && !all(ck, !bad)) {
-        fetched |= bad;
-        trusting &= !bad;
-        rc = replace_bad(ck, p, &idx, path, &bad, 0, e);
-    }
+    index_own(ck, p, &idx, path, fetched, e);
     log_lap(&ck->log, "restore: index and compare", &t);
-    if (rc != CKPT_OK || e->code != CKPT_OK)
+    if ((rc = settle(ck, p, e)) != CKPT_OK)
         goto out;
-    bad = 0;
-    copy_regions(ck, &idx, path, trusting && !fetched, &bad, e);
-    if (err_agree(ck->comm, e) == CKPT_OK && !all(ck, !bad)) {
+    copy_regions(ck, &idx, path, trusting && !fetched, second && !fetched,
+                 &bad, e);
+    if ((rc = settle(ck, p, e)) == CKPT_OK && !all(ck, !bad)) {
         fetched |= bad;
-        rc = replace_bad(ck, p, &idx, path, &bad, 1, e);
+        rc = replace_bad(ck, p, &idx, path, &bad, e);
     }
     log_lap(&ck->log, "restore: copy", &t);
     if (rc == CKPT_OK && e->code == CKPT_OK)
-        refill_partner_copies(ck, p, fetched);
+        refill_partner_copies(ck, p, fetched, &idx);
     log_lap(&ck->log, "restore: refill", &t);
 out:
     rankfile_index_free(&idx);
@@ -545,9 +689,9 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
 }
 
 /* Collective: the newest step every rank can get from its own copy
- * (own_only) or from any level. */
+ * (own_only) or from any level, with this rank's entry and the save. */
 static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
-                         mf_entry_t *own)
+                         mf_entry_t *own, uint64_t *gen)
 {
     ckpt_err_t *e = &ck->err;
     int64_t bound = INT64_MAX, s;
@@ -559,6 +703,8 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
         ok = all(ck, p.have_local || (!own_only && (p.partner_has || p.in_storage)));
         if (ok && own)
             *own = p.own;
+        if (ok && gen)
+            *gen = p.gen;
         probe_free(&p);
         if (ok) {
             *step = s;
@@ -572,12 +718,13 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
 
 int query_latest(ckpt_t *ck, int64_t *step)
 {
-    return newest_usable(ck, 0, step, NULL);
+    return newest_usable(ck, 0, step, NULL, NULL);
 }
 
-int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own)
+int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
+                   uint64_t *generation)
 {
-    return newest_usable(ck, 1, step, own);
+    return newest_usable(ck, 1, step, own, generation);
 }
 
 int query_level(ckpt_t *ck, int64_t step, int *level)

@@ -15,11 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct save {
     int64_t step;
+    uint64_t generation;
     plan_t plan;
+    rf_index_t idx;       /* what the file holds, for the MANIFEST */
     ostream_t out;
     istream_t *in;        /* one per client */
     char (*in_path)[PATH_MAX];
@@ -56,8 +60,8 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         err_set(e, s->out.err.code, "%s", s->out.err.msg);
     for (int k = 0; k < t->nclients; k++)
         if (s->in[k].err.code != CKPT_OK)
-            err_set(e, s->in[k].err.code, "copy of rank %d: %s", t->clients[k],
-                    s->in[k].err.msg);
+            err_set(e, s->in[k].err.code, "copy of rank %d on node %d: %s",
+                    t->clients[k], t->node, s->in[k].err.msg);
     return e->code;
 }
 
@@ -89,7 +93,8 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         mine[k + 1] = (mf_entry_t){.rank = t->clients[k], .own = 0,
                                    .size = s->in[k].size,
                                    .digest = s->in[k].digest};
-    step_commit_node(ck, s->step, mine, t->nclients + 1, e);
+    step_commit_node(ck, s->step, s->generation, mine, t->nclients + 1,
+                     &s->idx, e);
     free(mine);
     return e->code;
 }
@@ -97,13 +102,15 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     double t = log_now();
+    rf_id_t id = {.step = s->step, .generation = s->generation, .rank = ck->rank};
+    snprintf(id.job, sizeof id.job, "%s", ck->cfg.job);
     step_prepare(ck, s->step, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     killpoint("save-prepared", ck->rank);
     cache_rank_path(&ck->cache, s->step, ck->rank, 1, s->tmp, sizeof s->tmp);
     log_lap(&ck->log, "save: prepare", &t);
-    rankfile_create(s->tmp, &ck->regions, s->step, ck->rank, &s->plan, e);
+    rankfile_create(s->tmp, &ck->regions, &id, &s->plan, &s->idx, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     log_lap(&ck->log, "save: hash and HDF5 skeleton", &t);
@@ -127,6 +134,34 @@ discard:
     return e->code;
 }
 
+/* A save's generation: unique, and larger than every save this handle has
+ * seen or any cache holds, so that of two saves the newer is known even
+ * where clocks differ. Rank 0's clock in milliseconds (good until the year
+ * 2527) above 20 random bits. */
+static int new_generation(ckpt_t *ck, uint64_t *generation, ckpt_err_t *e)
+{
+    uint64_t g = topo_is_leader(&ck->topo) ? newest_cached_save(ck, INT64_MAX) + 1
+                                           : 0;
+    if (ck->rank == 0) {
+        struct timespec ts;
+        uint32_t salt = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (getrandom(&salt, sizeof salt, GRND_NONBLOCK) != sizeof salt)
+            salt = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
+        uint64_t now = ((uint64_t)ts.tv_sec * 1000 +
+                        (uint64_t)ts.tv_nsec / 1000000) << 20 | (salt & 0xfffff);
+        if (now > g)
+            g = now;
+        if (g <= ck->last_generation)
+            g = ck->last_generation + 1;
+    }
+    if (MPI_Allreduce(MPI_IN_PLACE, &g, 1, MPI_UINT64_T, MPI_MAX, ck->comm) !=
+        MPI_SUCCESS)
+        return err_set(e, CKPT_EMPI, "MPI failed starting a save");
+    *generation = ck->last_generation = g;
+    return CKPT_OK;
+}
+
 int save_step(ckpt_t *ck, int64_t step)
 {
     const topo_t *t = &ck->topo;
@@ -138,6 +173,7 @@ int save_step(ckpt_t *ck, int64_t step)
     s.in_path = calloc((size_t)t->nclients + 1, sizeof *s.in_path);
     if (s.in == NULL || s.in_path == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory saving step %" PRId64, step);
+    new_generation(ck, &s.generation, e);
     wb_before_save(ck, step);
     saved = err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK;
     if (saved) {
@@ -149,8 +185,9 @@ int save_step(ckpt_t *ck, int64_t step)
         log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
                 " bytes in %.3f s", step, s.plan.size, log_now() - t0);
     }
-    wb_after_save(ck, saved, step, s.plan.size, s.out.digest);
+    wb_after_save(ck, saved, step, s.generation, s.plan.size, s.out.digest);
     plan_free(&s.plan);
+    rankfile_index_free(&s.idx);
     free(s.in);
     free(s.in_path);
     return e->code;

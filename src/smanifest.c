@@ -1,5 +1,6 @@
 #include "smanifest.h"
 #include "manifest.h"
+#include "textrec.h"
 #include "ckpt.h"
 
 #include <inttypes.h>
@@ -8,30 +9,37 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define MAGIC "ckpt-storage-manifest 1"
+#define MAGIC "ckpt-storage-manifest 2"
+/* The shortest object or range line: a count claimed beyond len / this
+ * cannot be in the text, and is refused before anything is allocated. */
+#define MIN_LINE 10
 
 void sm_manifest_name(const char *job, int64_t step, char *buf, size_t n)
 {
     snprintf(buf, n, SM_PREFIX_FMT "step-%020" PRId64, job, step);
 }
 
-int64_t sm_step_of(const char *name)
+int64_t sm_step_of(const char *job, const char *name)
 {
-    const char *p = strstr(name, "/manifest/step-");
-    char *end;
-    long long s;
-    if (p == NULL)
+    size_t jl = strlen(job);
+    uint64_t s;
+    if (strncmp(name, job, jl) != 0 || strncmp(name + jl, "/manifest/step-", 15))
         return -1;
-    s = strtoll(p + 15, &end, 10);
-    return *end == '\0' && end - (p + 15) == 20 && s >= 0 ? (int64_t)s : -1;
+    name += jl + 15;
+    /* 20 digits with leading zeros: skip them, then read strictly */
+    if (strlen(name) != 20 || strspn(name, "0123456789") != 20)
+        return -1;
+    while (name[0] == '0' && name[1] != '\0')
+        name++;
+    return tr_u64(name, INT64_MAX, &s) == 0 ? (int64_t)s : -1;
 }
 
-void sm_object_name(const char *job, int64_t step, int node, int spread,
-                    char *buf, size_t n)
+void sm_object_name(const char *job, int64_t step, uint64_t generation,
+                    int node, int spread, char *buf, size_t n)
 {
-    char key[CKPT_NAME_MAX + 64];
-    int len = snprintf(key, sizeof key, "%s/step-%" PRId64 "/node-%d", job,
-                       step, node);
+    char key[CKPT_NAME_MAX + 96];
+    int len = snprintf(key, sizeof key, "%s/step-%" PRId64 "/g%016" PRIx64
+                       "/node-%d", job, step, generation, node);
     if (spread)
         snprintf(buf, n, "%04x/%s",
                  (unsigned)(XXH3_64bits(key, (size_t)len) >> 48), key);
@@ -48,6 +56,13 @@ int sm_alloc(smanifest_t *m, int nnodes, int nranks)
     return m->obj && m->r ? 0 : -1;
 }
 
+void sm_name_objects(smanifest_t *m)
+{
+    for (int n = 0; n < m->nnodes; n++)
+        sm_object_name(m->job, m->step, m->generation, n, m->spread,
+                       m->obj[n].name, sizeof m->obj[n].name);
+}
+
 void sm_free(smanifest_t *m)
 {
     free(m->obj);
@@ -61,14 +76,15 @@ int sm_format(const smanifest_t *m, char **text, size_t *len, ckpt_err_t *e)
     FILE *f = open_memstream(text, len);
     if (f == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a manifest");
-    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\nnodes %d\nranks %d\n", m->job,
-            m->step, m->nnodes, m->nranks);
+    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64
+            "\nspread %d\nnodes %d\nranks %d\n", m->job, m->step, m->generation,
+            m->spread, m->nnodes, m->nranks);
     for (int n = 0; n < m->nnodes; n++)
         fprintf(f, "object %d %" PRIu64 " %s\n", n, m->obj[n].size, m->obj[n].name);
     for (int r = 0; r < m->nranks; r++)
         fprintf(f, "range %d %d %" PRIu64 " %" PRIu64 " %016" PRIx64 "\n", r,
                 m->r[r].node, m->r[r].off, m->r[r].size, m->r[r].digest);
-    if (fclose(f) != 0 || manifest_seal(text, len) != 0) {
+    if (fclose(f) != 0 || tr_seal(text, len) != 0) {
         free(*text);
         *text = NULL;
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a manifest");
@@ -76,57 +92,71 @@ int sm_format(const smanifest_t *m, char **text, size_t *len, ckpt_err_t *e)
     return CKPT_OK;
 }
 
-/* Header lines, then objects and ranges, which need the counts first. */
-static int parse_line(smanifest_t *m, const char *line)
+static int parse_header(smanifest_t *m, char **cur, size_t len)
 {
-    int i, node;
-    sm_range_t x;
-    char name[SM_NAME_MAX];
-    uint64_t size;
-    if (sscanf(line, "object %d %" SCNu64 " %511s", &i, &size, name) == 3) {
-        if (m->obj == NULL || i < 0 || i >= m->nnodes)
-            return -1;
-        m->obj[i].size = size;
-        snprintf(m->obj[i].name, sizeof m->obj[i].name, "%s", name);
-        return 0;
-    }
-    if (sscanf(line, "range %d %d %" SCNu64 " %" SCNu64 " %" SCNx64, &i, &node,
-               &x.off, &x.size, &x.digest) == 5) {
-        if (m->r == NULL || i < 0 || i >= m->nranks || node < 0 || node >= m->nnodes)
-            return -1;
-        x.node = node;
-        m->r[i] = x;
-        return 0;
-    }
-    if (sscanf(line, "job %255s", m->job) == 1 ||
-        sscanf(line, "step %" SCNd64, &m->step) == 1 ||
-        sscanf(line, "nodes %d", &m->nnodes) == 1)
-        return 0;
-    if (m->obj == NULL && sscanf(line, "ranks %d", &m->nranks) == 1)
-        return m->nnodes > 0 && m->nranks > 0 && m->nranks < (1 << 24) &&
-                       m->nnodes <= m->nranks && sm_alloc(m, m->nnodes, m->nranks) == 0
-                   ? 0 : -1;
-    return -1;
+    char *v;
+    int nnodes, nranks;
+    if (tr_head(cur, MAGIC, m->job, &m->step, &m->generation) ||
+        tr_keyword(tr_line(cur), "spread", &v) || tr_int(v, 1, &m->spread) ||
+        tr_keyword(tr_line(cur), "nodes", &v) || tr_int(v, MF_MAX_RANKS, &nnodes) ||
+        tr_keyword(tr_line(cur), "ranks", &v) || tr_int(v, MF_MAX_RANKS, &nranks))
+        return -1;
+    if (nnodes < 1 || nnodes > nranks ||
+        (uint64_t)nnodes + (uint64_t)nranks > len / MIN_LINE)
+        return -1;
+    return sm_alloc(m, nnodes, nranks) == 0 ? 0 : -2;
+}
+
+/* "object <n> <size> <name>", the name as recomputed. */
+static int parse_object(smanifest_t *m, int n, char *line)
+{
+    char *w[4];
+    int i;
+    return line != NULL && tr_words(line, w, 4) == 0 && !strcmp(w[0], "object") &&
+                   tr_int(w[1], m->nnodes - 1, &i) == 0 && i == n &&
+                   tr_u64(w[2], INT64_MAX, &m->obj[n].size) == 0 &&
+                   !strcmp(w[3], m->obj[n].name)
+               ? 0 : -1;
+}
+
+/* "range <r> <node> <offset> <size> <digest>", inside its object. */
+static int parse_range(smanifest_t *m, int r, char *line)
+{
+    char *w[6];
+    int i;
+    sm_range_t *x = &m->r[r];
+    if (line == NULL || tr_words(line, w, 6) != 0 || strcmp(w[0], "range") != 0 ||
+        tr_int(w[1], m->nranks - 1, &i) != 0 || i != r ||
+        tr_int(w[2], m->nnodes - 1, &x->node) != 0 ||
+        tr_u64(w[3], INT64_MAX, &x->off) != 0 ||
+        tr_u64(w[4], INT64_MAX, &x->size) != 0 || tr_hex64(w[5], &x->digest) != 0)
+        return -1;
+    return x->off + x->size <= m->obj[x->node].size ? 0 : -1;
 }
 
 int sm_parse(char *text, size_t len, smanifest_t *m, ckpt_err_t *e)
 {
-    char *save = NULL, *line;
+    char *cur = text, *line = NULL;
+    int rc;
     memset(m, 0, sizeof *m);
-    if (manifest_unseal(text, len) != 0)
+    if (tr_unseal(text, len) != 0)
         return err_set(e, CKPT_ECORRUPT, "storage manifest is damaged (checksum)");
-    line = strtok_r(text, "\n", &save);
-    if (line == NULL || strcmp(line, MAGIC))
-        return err_set(e, CKPT_ECORRUPT, "storage manifest: unknown format");
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL)
-        if (parse_line(m, line) != 0) {
-            sm_free(m);
-            return err_set(e, CKPT_ECORRUPT, "storage manifest: bad line '%.80s'",
-                           line);
-        }
-    if (m->obj == NULL) {
+    if ((rc = parse_header(m, &cur, len)) != 0) {
         sm_free(m);
-        return err_set(e, CKPT_ECORRUPT, "storage manifest: no ranks");
+        return rc == -2 ? err_set(e, CKPT_ENOMEM, "out of memory reading a "
+                                  "storage manifest")
+                        : err_set(e, CKPT_ECORRUPT, "storage manifest: "
+                                  "malformed header");
     }
-    return CKPT_OK;
+    sm_name_objects(m);
+    for (int n = 0; rc == 0 && n < m->nnodes; n++)
+        rc = parse_object(m, n, line = tr_line(&cur));
+    for (int r = 0; rc == 0 && r < m->nranks; r++)
+        rc = parse_range(m, r, line = tr_line(&cur));
+    if (rc == 0 && (line = tr_line(&cur)) == NULL)
+        return CKPT_OK;
+    sm_free(m);
+    return err_set(e, CKPT_ECORRUPT, "storage manifest of step %" PRId64
+                   ": bad or missing line%s%.80s%s", m->step, line ? " '" : "",
+                   line ? line : "", line ? "'" : "");
 }

@@ -1,6 +1,7 @@
 #include "step.h"
 #include "fileio.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,51 +12,70 @@ int step_prepare(ckpt_t *ck, int64_t step, ckpt_err_t *e)
     if (!topo_is_leader(&ck->topo))
         return CKPT_OK;
     cache_step_dir(&ck->cache, step, dir, sizeof dir);
-    if (cache_discard_step(&ck->cache, step, e) != CKPT_OK)
+    if (cache_discard_from(&ck->cache, step, &ck->log, e) != CKPT_OK)
         return e->code;
     return fio_mkdirs(dir, e);
 }
 
-static int gather_entries(ckpt_t *ck, const mf_entry_t *mine, int n,
-                          manifest_t *m, ckpt_err_t *e)
+/* The node leader gets every rank's lines, in node order, as one text;
+ * *text stays NULL there if some rank could not give its lines. */
+static int gather_lines(MPI_Comm nc, const char *mine, int len, char **text,
+                        size_t *total, ckpt_err_t *e)
 {
-    MPI_Comm nc = ck->topo.node_comm;
-    int size, rank, *counts = NULL, *displs = NULL, total = 0, bytes = n * (int)sizeof *mine;
+    int size, rank, *counts = NULL, *displs = NULL, sum = 0, ok = 1;
     MPI_Comm_size(nc, &size);
     MPI_Comm_rank(nc, &rank);
     if (rank == 0) {
         counts = malloc((size_t)size * sizeof *counts);
         displs = malloc((size_t)size * sizeof *displs);
     }
-    MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, nc);
-    if (rank == 0) {
-        for (int k = 0; k < size; k++) {
-            displs[k] = total;
-            total += counts[k];
-        }
-        m->e = malloc((size_t)total + 1);
-        m->n = total / (int)sizeof *mine;
+    MPI_Gather(&len, 1, MPI_INT, counts, 1, MPI_INT, 0, nc);
+    for (int k = 0; rank == 0 && counts && displs && k < size; k++) {
+        ok &= counts[k] >= 0;
+        displs[k] = sum;
+        sum += counts[k] > 0 ? counts[k] : 0;
     }
-    MPI_Gatherv(mine, bytes, MPI_BYTE, m->e, counts, displs, MPI_BYTE, 0, nc);
+    if (rank == 0 && (!counts || !displs || (*text = malloc((size_t)sum + 1)) == NULL))
+        err_set(e, CKPT_ENOMEM, "out of memory writing MANIFEST");
+    MPI_Gatherv(mine, len > 0 ? len : 0, MPI_CHAR, *text, counts, displs,
+                MPI_CHAR, 0, nc);
+    if (rank == 0 && !ok) {
+        free(*text);
+        *text = NULL;
+        err_set(e, CKPT_ENOMEM, "a rank of node could not list its files");
+    }
+    *total = (size_t)sum;
     free(counts);
     free(displs);
-    return rank == 0 && m->e == NULL
-               ? err_set(e, CKPT_ENOMEM, "out of memory writing MANIFEST")
-               : CKPT_OK;
+    return e->code;
 }
 
-int step_commit_node(ckpt_t *ck, int64_t step, const mf_entry_t *mine, int n,
+int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
+                     const mf_entry_t *mine, int n, const rf_index_t *own,
                      ckpt_err_t *e)
 {
-    char dir[PATH_MAX];
-    manifest_t m = {.step = step, .node = ck->topo.node,
+    char dir[PATH_MAX], *lines = NULL, *text = NULL;
+    size_t len = 0, total = 0;
+    const rf_index_t **idx = calloc((size_t)n + 1, sizeof *idx);
+    manifest_t m = {.step = step, .generation = generation, .node = ck->topo.node,
                     .nnodes = ck->topo.nnodes, .nranks = ck->nranks};
+    int mylen = -1;
     snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
-    if (gather_entries(ck, mine, n, &m, e) == CKPT_OK && topo_is_leader(&ck->topo)) {
+    for (int k = 0; idx && k < n; k++)
+        idx[k] = mine[k].own && mine[k].rank == ck->rank ? own : NULL;
+    if (idx && manifest_format_entries(mine, idx, n, &lines, &len) == 0 &&
+        len < INT_MAX)
+        mylen = (int)len;
+    gather_lines(ck->topo.node_comm, lines, mylen, &text, &total, e);
+    if (e->code == CKPT_OK && topo_is_leader(&ck->topo)) {
         cache_step_dir(&ck->cache, step, dir, sizeof dir);
-        manifest_write(dir, &m, e);
+        manifest_write_body(dir, &m, text, total, e);
     }
-    manifest_free(&m);
+    if (mylen < 0)
+        err_set(e, CKPT_ENOMEM, "out of memory listing files");
+    free(idx);
+    free(lines);
+    free(text);
     return e->code;
 }
 

@@ -6,12 +6,16 @@
 #include "handle.h"
 #include "manifest.h"
 
-/* Node leaders discard an existing step and create its directory afresh.
- * Not collective by itself: callers agree afterwards. */
+/* Node leaders discard the step and every later one (a save of step S
+ * supersedes what was saved as S or later: that timeline was rolled back),
+ * then create the step's directory afresh. Not collective by itself:
+ * callers agree afterwards. */
 int step_prepare(ckpt_t *ck, int64_t step, ckpt_err_t *e);
-/* Collective over the node: the node's files (each rank gives its entries)
- * are listed in the MANIFEST by the node's leader. */
-int step_commit_node(ckpt_t *ck, int64_t step, const mf_entry_t *mine, int n,
+/* Collective over the node: the node's files (each rank gives its entries,
+ * and the index of its own file) are listed in the MANIFEST of save
+ * `generation` by the node's leader. */
+int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
+                     const mf_entry_t *mine, int n, const rf_index_t *own,
                      ckpt_err_t *e);
 /* After an agreed failure: node leaders remove what the step left. */
 void step_discard(ckpt_t *ck, int64_t step);

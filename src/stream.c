@@ -39,8 +39,11 @@ typedef struct {
     uint64_t status, chunk;
 } plan_hdr_t;
 
+/* The end of a stream: the sender's outcome, and its message, so that the
+ * receiver's error says what failed where, not only that it did. */
 typedef struct {
     uint64_t status, digest;
+    char msg[CKPT_MSG_MAX];
 } fin_t;
 
 static int make_pieces(walk_t *w, const plan_t *pl, size_t chunk)
@@ -358,7 +361,13 @@ static void finish(MPI_Comm comm, osend_t *os, int nout, orecv_t *rs, int nin)
         if (o->check && o->digest != o->expect)
             err_set(&o->err, CKPT_ECORRUPT, "%s is damaged (checksum)",
                     o->src_path ? o->src_path : "a copy");
-        fo[k] = (fin_t){.status = (uint64_t)o->err.code, .digest = o->digest};
+        /* A copy sent for a restore that cannot be read is a bad copy, as
+         * a damaged one is: the receiver goes on to the next copy. */
+        if (o->check && o->err.code == CKPT_EIO)
+            o->err.code = CKPT_ECORRUPT;
+        fo[k].status = (uint64_t)o->err.code;
+        fo[k].digest = o->digest;
+        snprintf(fo[k].msg, sizeof fo[k].msg, "%s", o->err.msg);
         if (os[k].o->peer >= 0 && !os[k].o->failed)
             MPI_Isend(&fo[k], sizeof fo[k], MPI_BYTE, os[k].o->peer, TAG_FIN,
                       comm, &req[n++]);
@@ -375,9 +384,10 @@ static void finish(MPI_Comm comm, osend_t *os, int nout, orecv_t *rs, int nin)
             err_set(&in->err, CKPT_ENOMEM, "out of memory hashing");
         if (rs[k].refused)
             continue;
+        fi[k].msg[sizeof fi[k].msg - 1] = '\0';
         if (fi[k].status)
-            err_set(&in->err, (int)fi[k].status,
-                    "rank %d could not send good data", in->peer);
+            err_set(&in->err, (int)fi[k].status, "rank %d failed: %s",
+                    in->peer, fi[k].msg);
         else if (fi[k].digest != in->digest)
             err_set(&in->err, CKPT_ECORRUPT,
                     "data from rank %d arrived damaged (digest)", in->peer);

@@ -45,36 +45,74 @@ void upload_job_free(up_job_t *j)
     free(j);
 }
 
-/* Deletes the job's committed steps beyond the newest keep_remote: each
- * manifest first, so that a step is never seen half-deleted. */
+/* Deletes one committed step of the job: its manifest first, so that the
+ * step is never seen half-deleted, then the objects, by the names the
+ * parser recomputed (never names read from storage). A manifest that does
+ * not parse, or is another step's or job's, loses only itself. */
+static void delete_step(upload_t *u, const char *job, const char *name,
+                        int64_t step, ckpt_err_t *e)
+{
+    char *text = NULL;
+    size_t len;
+    smanifest_t m = {0};
+    ckpt_err_t pe = {0};
+    int whole;
+    if (storage_get(u->st, name, &text, &len, e) != CKPT_OK)
+        goto out;
+    whole = sm_parse(text, len, &m, &pe) == CKPT_OK && !strcmp(m.job, job) &&
+            m.step == step;
+    if (storage_delete(u->st, name, e) != CKPT_OK)
+        goto out;
+    for (int k = 0; whole && k < m.nnodes && e->code == CKPT_OK; k++)
+        storage_delete(u->st, m.obj[k].name, e);
+    log_msg(u->lg, whole ? LOG_INFO : LOG_WARN, "storage: deleted step %" PRId64
+            "%s%s", step, whole ? "" : "; its objects stay: ",
+            whole ? "" : (pe.code ? pe.msg : "the manifest names another step"));
+out:
+    if (e->code == CKPT_ENOENT)
+        err_clear(e); /* gone already: what was wanted */
+    sm_free(&m);
+    free(text);
+}
+
+/* After step j->step is committed: steps after it are left over from a
+ * superseded save and go; of the others, the newest keep_remote stay (the
+ * one just committed always among them). */
 static void retain(upload_t *u, up_job_t *j)
 {
     char prefix[300], **names = NULL;
-    int n = 0;
+    int n = 0, kept = 0;
     ckpt_err_t e = {0};
     snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, j->job);
     if (storage_list(u->st, prefix, &names, &n, &e) != CKPT_OK)
         goto out;
-    for (int i = 0; i + j->keep_remote < n && e.code == CKPT_OK; i++) {
-        char *text = NULL;
-        size_t len;
-        smanifest_t m;
-        if (sm_step_of(names[i]) < 0 ||
-            storage_get(u->st, names[i], &text, &len, &e) != CKPT_OK)
+    for (int i = n - 1; i >= 0 && e.code == CKPT_OK; i--) {
+        int64_t s = sm_step_of(j->job, names[i]);
+        if (s < 0 || (s <= j->step && kept++ < j->keep_remote))
             continue;
-        if (sm_parse(text, len, &m, &e) == CKPT_OK &&
-            storage_delete(u->st, names[i], &e) == CKPT_OK) {
-            for (int k = 0; k < m.nnodes && e.code == CKPT_OK; k++)
-                storage_delete(u->st, m.obj[k].name, &e);
-            log_msg(u->lg, LOG_INFO, "storage: deleted step %" PRId64
-                    " (keep_remote = %d)", m.step, j->keep_remote);
-        }
-        sm_free(&m);
-        free(text);
+        delete_step(u, j->job, names[i], s, &e);
     }
 out:
     if (e.code != CKPT_OK)
         log_msg(u->lg, LOG_WARN, "storage retention: %s", e.msg);
+    storage_names_free(names, n);
+}
+
+/* A new save of step j->step supersedes every committed step >= it. */
+static void retract(upload_t *u, up_job_t *j)
+{
+    char prefix[300], **names = NULL;
+    int n = 0;
+    snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, j->job);
+    if (storage_list(u->st, prefix, &names, &n, &j->err) == CKPT_OK)
+        for (int i = 0; i < n && j->err.code == CKPT_OK; i++) {
+            int64_t s = sm_step_of(j->job, names[i]);
+            if (s >= j->step)
+                delete_step(u, j->job, names[i], s, &j->err);
+        }
+    if (j->err.code != CKPT_OK)
+        log_msg(u->lg, LOG_WARN, "storage: steps from %" PRId64 " on are "
+                "superseded but could not be removed: %s", j->step, j->err.msg);
     storage_names_free(names, n);
 }
 
@@ -85,11 +123,13 @@ static void run(upload_t *u, up_job_t *j)
         for (int i = 0; i < j->src.n; i++)
             j->bytes += j->src.size[i];
         storage_put_files(u->st, j->name, &j->src, &j->err);
-    } else {
+    } else if (j->kind == JOB_COMMIT) {
         j->bytes = j->len;
         if (storage_put(u->st, j->name, j->text, j->len, &j->err) == CKPT_OK &&
             j->keep_remote > 0)
             retain(u, j);
+    } else {
+        retract(u, j);
     }
     j->seconds = log_now() - t0;
 }
@@ -110,6 +150,11 @@ static void *worker(void *arg)
             u->tail = NULL;
         pthread_mutex_unlock(&u->lock);
         run(u, j);
+        if (j->detached) {
+            upload_job_free(j);
+            pthread_mutex_lock(&u->lock);
+            continue;
+        }
         pthread_mutex_lock(&u->lock);
         j->state = j->err.code == CKPT_OK ? JOB_DONE : JOB_FAILED;
     }

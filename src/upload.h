@@ -1,7 +1,8 @@
 /* One background thread per writer rank that works through storage jobs in
- * order: upload a node object, or commit a step (its manifest, then the
- * retention of old steps). It never calls MPI; the main thread learns how a
- * job ended with upload_state at its next library call. */
+ * order: upload a node object; commit a step (its manifest, then the
+ * retention of old steps); or retract the steps a new save supersedes. It
+ * never calls MPI; the main thread learns how a job ended with upload_state
+ * at its next library call. */
 #ifndef CKPT_UPLOAD_H
 #define CKPT_UPLOAD_H
 
@@ -9,7 +10,7 @@
 #include "log.h"
 #include "storage.h"
 
-enum { JOB_OBJECT, JOB_COMMIT };
+enum { JOB_OBJECT, JOB_COMMIT, JOB_RETRACT };
 enum { JOB_BUSY, JOB_DONE, JOB_FAILED };
 
 typedef struct up_job {
@@ -19,8 +20,9 @@ typedef struct up_job {
     st_source_t src;       /* JOB_OBJECT: the node's rank files */
     char *text;            /* JOB_COMMIT: the manifest */
     size_t len;
-    char job[256];         /* JOB_COMMIT: retention of the job's old steps */
+    char job[256];         /* JOB_COMMIT, JOB_RETRACT: the job's steps */
     int keep_remote;
+    int detached;          /* nobody asks how it ended: the thread frees it */
     /* Written by the thread. */
     int state;
     ckpt_err_t err;

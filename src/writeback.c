@@ -64,6 +64,40 @@ static void add_committed(wb_t *w, int64_t step)
     w->ncommitted++;
 }
 
+/* Forgets committed steps >= from; returns how many there were. */
+static int forget_from(wb_t *w, int64_t from)
+{
+    int n = w->ncommitted;
+    while (w->ncommitted > 0 && w->committed[w->ncommitted - 1] >= from)
+        w->ncommitted--;
+    return n - w->ncommitted;
+}
+
+/* What retention deletes after committing `step`: every step after it, and
+ * the oldest beyond keep_remote (see upload.c's retain). */
+static void forget_retained(wb_t *w, int64_t step, int keep_remote)
+{
+    int drop;
+    forget_from(w, step + 1);
+    if (keep_remote <= 0 || (drop = w->ncommitted - keep_remote) <= 0)
+        return;
+    memmove(w->committed, w->committed + drop,
+            (size_t)keep_remote * sizeof *w->committed);
+    w->ncommitted = keep_remote;
+}
+
+/* Failures of steps >= from no longer count: those steps are saved anew. */
+static int forget_failures_from(wb_t *w, int64_t from)
+{
+    int n = w->nfailed < WB_FAILED_MAX ? w->nfailed : WB_FAILED_MAX, any = 0;
+    for (int i = 0; i < n; i++)
+        if (w->failed[i] >= from) {
+            w->failed[i] = -1;
+            any = 1;
+        }
+    return any;
+}
+
 static const ckpt_err_t *failure_of(const wb_t *w, int64_t step)
 {
     int n = w->nfailed < WB_FAILED_MAX ? w->nfailed : WB_FAILED_MAX;
@@ -101,8 +135,8 @@ static void start(ckpt_t *ck, wb_step_t *s)
         err_set(&s->err, CKPT_ENOMEM, "out of memory queueing an upload");
         return;
     }
-    sm_object_name(ck->cfg.job, s->step, node, ck->cfg.prefix_spread, j->name,
-                   sizeof j->name);
+    sm_object_name(ck->cfg.job, s->step, s->generation, node,
+                   ck->cfg.prefix_spread, j->name, sizeof j->name);
     for (int k = 0; k < count; k++) {
         cache_rank_path(&ck->cache, s->step, t->members[first + k], 0,
                         j->src.path[k], sizeof j->src.path[k]);
@@ -113,10 +147,11 @@ static void start(ckpt_t *ck, wb_step_t *s)
 }
 
 /* Collective: the step goes to storage, now or after the current one. */
-static void schedule(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest)
+static void schedule(ckpt_t *ck, int64_t step, uint64_t generation,
+                     uint64_t size, uint64_t digest)
 {
     wb_t *w = &ck->wb;
-    wb_step_t s = {.step = step};
+    wb_step_t s = {.step = step, .generation = generation};
     uint64_t mine[2] = {size, digest};
     if (ck->rank == 0 &&
         (s.info = malloc(2 * sizeof *s.info * (size_t)ck->nranks)) == NULL)
@@ -142,7 +177,8 @@ static void schedule(ckpt_t *ck, int64_t step, uint64_t size, uint64_t digest)
 static void commit(ckpt_t *ck, wb_step_t *s)
 {
     const topo_t *t = &ck->topo;
-    smanifest_t m = {.step = s->step};
+    smanifest_t m = {.step = s->step, .generation = s->generation,
+                     .spread = ck->cfg.prefix_spread};
     up_job_t *j;
     s->phase = PH_COMMIT;
     if (ck->rank != 0)
@@ -153,9 +189,8 @@ static void commit(ckpt_t *ck, wb_step_t *s)
         goto out;
     }
     snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
+    sm_name_objects(&m);
     for (int n = 0; n < t->nnodes; n++) {
-        sm_object_name(ck->cfg.job, s->step, n, ck->cfg.prefix_spread,
-                       m.obj[n].name, sizeof m.obj[n].name);
         for (int k = t->first[n]; k < t->first[n + 1]; k++) {
             int r = t->members[k];
             m.r[r] = (sm_range_t){.node = n, .off = m.obj[n].size,
@@ -220,6 +255,7 @@ static void committed(ckpt_t *ck)
     for (int r = 0; ck->rank == 0 && r < ck->nranks; r++)
         bytes += w->cur.info[2 * r];
     add_committed(w, w->cur.step);
+    forget_retained(w, w->cur.step, ck->cfg.keep_remote);
     if (ck->rank == 0)
         log_msg(&ck->log, ck->cfg.verbose >= 1 && ck->wb.finalizing ? LOG_NOTE
                 : LOG_INFO, "step %" PRId64 " is in storage: %.1f MiB in %d "
@@ -258,23 +294,45 @@ void wb_poll(ckpt_t *ck)
     }
 }
 
+/* Rank 0 queues the removal from storage of steps >= step, ahead of any
+ * later commit (its upload thread runs jobs in order). */
+static void retract(ckpt_t *ck, int64_t step)
+{
+    up_job_t *j;
+    if (ck->rank != 0)
+        return;
+    if ((j = upload_job_new(JOB_RETRACT, step, 0)) == NULL) {
+        log_msg(&ck->log, LOG_WARN, "out of memory: steps from %" PRId64
+                " on stay in storage although superseded", step);
+        return;
+    }
+    snprintf(j->job, sizeof j->job, "%s", ck->cfg.job);
+    j->detached = 1;
+    upload_submit(ck->wb.up, j);
+}
+
 void wb_before_save(ckpt_t *ck, int64_t step)
 {
     wb_t *w = &ck->wb;
+    int stale;
     if (w->st == NULL)
         return;
-    if (w->next.step == step)
-        step_free(&w->next); /* replaced before its turn: the new one counts */
-    while (w->cur.step == step) {
+    if (w->next.step >= step)
+        step_free(&w->next); /* superseded before its turn */
+    while (w->cur.step >= step) {
         usleep(POLL_NAP_US);
         wb_poll(ck);
     }
+    stale = forget_from(w, step) > 0;
+    stale |= forget_failures_from(w, step); /* a failed commit may have landed */
+    if (stale || w->list_unknown)
+        retract(ck, step);
     /* The upload waits while the program is stalled in the save. */
     storage_hold(w->st, 1);
 }
 
-void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t size,
-                   uint64_t digest)
+void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t generation,
+                   uint64_t size, uint64_t digest)
 {
     wb_t *w = &ck->wb;
     if (w->st == NULL)
@@ -283,10 +341,11 @@ void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t size,
     if (!saved)
         return;
     w->last_saved = step;
+    w->last_generation = generation;
     w->last_size = size;
     w->last_digest = digest;
     if (++w->nsaved % ck->cfg.persist_every == 0)
-        schedule(ck, step, size, digest);
+        schedule(ck, step, generation, size, digest);
 }
 
 int wb_wait(ckpt_t *ck, int64_t step)
@@ -325,11 +384,12 @@ static int list_committed(ckpt_t *ck, ckpt_err_t *e)
             log_msg(&ck->log, LOG_WARN, "storage does not answer; going on "
                     "with the cache only for now: %s", e->msg);
             err_clear(e);
+            w->list_unknown = 1;
         }
         storage_set_timeout(w->st, old);
         for (int i = 0; i < n; i++)
-            if (sm_step_of(names[i]) >= 0)
-                add_committed(w, sm_step_of(names[i]));
+            if (sm_step_of(ck->cfg.job, names[i]) >= 0)
+                add_committed(w, sm_step_of(ck->cfg.job, names[i]));
         storage_names_free(names, n);
     }
     if (err_agree(ck->comm, e) != CKPT_OK)
@@ -350,8 +410,9 @@ static int list_committed(ckpt_t *ck, ckpt_err_t *e)
 static void resume(ckpt_t *ck)
 {
     int64_t step;
+    uint64_t generation;
     mf_entry_t own;
-    if (query_complete(ck, &step, &own) != CKPT_OK) {
+    if (query_complete(ck, &step, &own, &generation) != CKPT_OK) {
         err_clear(&ck->err);
         return;
     }
@@ -360,9 +421,10 @@ static void resume(ckpt_t *ck)
     log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
             " is in the cache but not in storage: uploading it", step);
     ck->wb.last_saved = step;
+    ck->wb.last_generation = generation;
     ck->wb.last_size = own.size;
     ck->wb.last_digest = own.digest;
-    schedule(ck, step, own.size, own.digest);
+    schedule(ck, step, generation, own.size, own.digest);
 }
 
 int wb_init(ckpt_t *ck)
@@ -420,7 +482,7 @@ int wb_finalize(ckpt_t *ck)
     if (s >= 0 && !wb_committed(w, s) && w->cur.step != s && w->next.step != s) {
         log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
                 "step %" PRId64 ", the newest, before the job ends", s);
-        schedule(ck, s, w->last_size, w->last_digest);
+        schedule(ck, s, w->last_generation, w->last_size, w->last_digest);
     }
     while ((s = w->cur.step) >= 0) {
         log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "

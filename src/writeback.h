@@ -13,6 +13,7 @@ typedef struct ckpt ckpt_t;
 /* A step on its way to storage. */
 typedef struct wb_step {
     int64_t step;           /* -1: none */
+    uint64_t generation;    /* of the save */
     int phase;              /* uploading node objects, or committing */
     int alt;                /* 1: partners upload each other's node object */
     up_job_t *job;          /* this rank's job in the phase, or NULL */
@@ -29,12 +30,13 @@ typedef struct wb {
     wb_step_t cur, next;    /* uploading, and the newest waiting step */
     int nsaved, nuploads;
     int64_t last_saved;     /* newest step saved in this run, or -1 */
-    uint64_t last_size, last_digest;
+    uint64_t last_generation, last_size, last_digest;
     int64_t *committed;     /* committed steps in storage, ascending */
     int ncommitted, cap;
     int64_t failed[WB_FAILED_MAX];  /* steps whose upload was given up */
     ckpt_err_t failed_err[WB_FAILED_MAX];
     int nfailed;
+    int list_unknown;       /* rank 0: init could not list storage */
     int finalizing;         /* progress lines at verbose 1 */
     int curl;               /* curl_global_init was called */
 } wb_t;
@@ -50,12 +52,14 @@ void wb_free(wb_t *w);
 /* Collective: takes note of finished jobs and moves steps along. Called at
  * the start of every collective call. */
 void wb_poll(ckpt_t *ck);
-/* Collective, around a save: a step being replaced must not be uploading,
- * and uploads pause during the save; after a good save (saved != 0), every
+/* Collective, around a save of step S: S and later steps are superseded
+ * (none of them may still be uploading, the committed list forgets them,
+ * and they are retracted from storage before any later commit), and
+ * uploads pause during the save; after a good save (saved != 0), every
  * persist_every-th step is queued. */
 void wb_before_save(ckpt_t *ck, int64_t step);
-void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t size,
-                   uint64_t digest);
+void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t generation,
+                   uint64_t size, uint64_t digest);
 /* Collective: blocks until step is committed (CKPT_OK), given up
  * (CKPT_ESTORAGE), or is not going to storage (CKPT_ESTATE). */
 int wb_wait(ckpt_t *ck, int64_t step);

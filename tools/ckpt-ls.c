@@ -173,7 +173,8 @@ static void scan_node(ls_t *ls, int node)
 }
 
 /* One committed step: its manifest, read and checked. */
-static int scan_manifest(ls_t *ls, storage_t *st, const char *name)
+static int scan_manifest(ls_t *ls, storage_t *st, const char *name,
+                         int64_t step)
 {
     ckpt_err_t e = {0};
     char *text = NULL;
@@ -185,6 +186,13 @@ static int scan_manifest(ls_t *ls, storage_t *st, const char *name)
         fprintf(stderr, "ckpt-ls: %s: %s\n", name, e.msg);
         free(text);
         return e.code == CKPT_ECORRUPT;
+    }
+    if (strcmp(m.job, ls->job) != 0 || m.step != step) {
+        fprintf(stderr, "ckpt-ls: %s: holds job '%s' step %" PRId64 "\n",
+                name, m.job, m.step);
+        sm_free(&m);
+        free(text);
+        return 1;
     }
     if ((s = step_slot(ls, m.step)) != NULL) {
         s->in_storage = 1;
@@ -212,8 +220,9 @@ static int scan_storage(ls_t *ls)
     if (storage_open(&st, &p, &e) == CKPT_OK &&
         storage_list(st, prefix, &names, &n, &e) == CKPT_OK)
         for (int i = 0; i < n; i++)
-            if (sm_step_of(names[i]) >= 0)
-                damaged += scan_manifest(ls, st, names[i]);
+            if (sm_step_of(ls->job, names[i]) >= 0)
+                damaged += scan_manifest(ls, st, names[i],
+                                         sm_step_of(ls->job, names[i]));
     storage_names_free(names, n);
     storage_close(st);
     if (e.code != CKPT_OK && e.code != CKPT_ECORRUPT) {
