@@ -19,7 +19,7 @@ const char *fz_file(const uint8_t *data, size_t size);
 const char *fz_dir(void);
 
 /* data as a NUL-terminated text without its last line if that line is a
- * "checksum ..." line, then sealed anew with manifest_seal: the parser
+ * "checksum ..." line, then sealed anew with tr_seal: the parser
  * behind the checksum sees the mutated body. malloc'd; NULL on no memory. */
 char *fz_reseal(const uint8_t *data, size_t size, size_t *len);
 

@@ -1,5 +1,5 @@
 #include "fuzz.h"
-#include "manifest.h"
+#include "textrec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +80,7 @@ char *fz_reseal(const uint8_t *data, size_t size, size_t *len)
         t[n++] = '\n';
     t[n] = '\0';
     *len = n;
-    if (manifest_seal(&t, len) != 0) {
+    if (tr_seal(&t, len) != 0) {
         free(t);
         return NULL;
     }
