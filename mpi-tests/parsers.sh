@@ -17,8 +17,13 @@ while IFS= read -r line; do
     "    "[0-9]*". "*) echo "    ${line#"${line%%[0-9]*}"}" ;;
     esac
 done <"$T/out"
-# A crash would stop the list short of CUnit's summary.
-check "t_parsers ran to its end" grep -q '^parsers all: ' "$T/out" ||
-    tail -20 "$T/out"
+# A crash stops the list short of CUnit's summary; the sanitizers report
+# to $T/lsan.* (common.sh).
+ended=no
+grep -q '^parsers all: ' "$T/out" && ended=yes
+check "t_parsers ran to its end" [ $ended = yes ]
+[ $ended = yes ] ||
+    grep -h -m8 -E 'ERROR|READ|WRITE|^ *#[0-3] ' "$T/out" "$T"/lsan.* 2>/dev/null |
+    cut -c1-160 | sed 's/^ */    /'
 check "t_parsers leaked nothing of ours" eval '! ours_leaked'
 finish
