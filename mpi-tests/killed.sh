@@ -55,8 +55,13 @@ for i in 1 2 3 4 5; do
     CONF=$(conf killed "ranks_per_node = 2" "keep_local = 2")
     run 4 "$P" "$CONF" save 1 1000 $((8 * BYTES)) >"$T/kill.log" 2>&1 &
     job=$!
+    # The kill comes at a random moment after step 1 is complete on both
+    # nodes (on a loaded machine that can take longer than the delay).
+    for _ in $(seq 600); do
+        [ "$(ls "$T"/cache/killed/node-*/step-*/MANIFEST 2>/dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
     sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-    sleep 1
     victim=$(pgrep -f "t_pattern $CONF save" | shuf -n 1)
     [ -n "$victim" ] && kill -9 "$victim"
     wait $job

@@ -148,6 +148,35 @@ void tl_truncate(const char *path, long len)
         fprintf(stderr, "tl_truncate: %s failed\n", path);
 }
 
+int tl_init_logged(const char *config, ckpt_t **out, char *msg, size_t n)
+{
+    ckpt_t *ck = NULL;
+    FILE *log = tmpfile();
+    int rc, saved;
+    size_t got = 0;
+    fflush(stderr);
+    saved = dup(2);
+    if (log)
+        dup2(fileno(log), 2);
+    rc = ckpt_init(MPI_COMM_WORLD, config, &ck);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    if (log) {
+        rewind(log);
+        got = fread(msg, 1, n - 1, log);
+        fclose(log);
+    }
+    msg[got] = '\0';
+    fputs(msg, stderr);
+    MPI_Bcast(msg, (int)n, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (out)
+        *out = ck;
+    else if (ck)
+        ckpt_finalize(&ck);
+    return rc;
+}
+
 int tl_main(int argc, char **argv, const char *suite, const tl_test_t *tests)
 {
     unsigned fails = 0, total_fails = 0, run = 0;

@@ -46,4 +46,10 @@ void tl_flip_byte(const char *path, long off); /* off < 0: from the end */
 void tl_truncate(const char *path, long len);
 int tl_run(const char *cmd); /* system(), returns exit status */
 
+/* ckpt_init with its standard error captured: returns its code, the text
+ * rank 0 wrote (where a failed init reports why) in msg on every rank, and
+ * the handle in *ck (finalized at once when ck is NULL). The text is also
+ * passed on to the real standard error. */
+int tl_init_logged(const char *config, ckpt_t **ck, char *msg, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 /* The public API: argument checks, then the module that does the work. */
 #include "handle.h"
+#include "safedir.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -54,6 +55,10 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     topo_build(&ck->topo, ck->comm, ck->cfg.ranks_per_node,
                ck->cfg.partner_distance,
                ck->cfg.redundancy == REDUNDANCY_PARTNER, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    /* Each rank checks the path to its own node's cache. */
+    safedir_cache(ck->cfg.cache_dir, ck->cfg.job, ck->topo.node, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     cache_init(&ck->cache, ck->cfg.cache_dir, ck->cfg.job, ck->topo.node);

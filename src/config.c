@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char *program_invocation_short_name;
 
@@ -26,11 +27,13 @@ typedef struct {
     int values[2];
 } key_def;
 
+/* Values are never echoed: a secret pasted on the wrong line or into the
+ * wrong variable must not reach a log. */
 static int bad(ckpt_err_t *e, const char *origin, const char *key,
-               const char *val, const char *want)
+               const char *want)
 {
-    return err_set(e, CKPT_ECONFIG, "%s: bad value '%s' for key '%s': %s",
-                   origin, val, key, want);
+    return err_set(e, CKPT_ECONFIG, "%s: bad value for key '%s': %s", origin,
+                   key, want);
 }
 
 static int parse_int(const char *val, long lo, long hi, int *out)
@@ -43,6 +46,21 @@ static int parse_int(const char *val, long lo, long hi, int *out)
         return -1;
     *out = (int)v;
     return 0;
+}
+
+/* Names that both backends round-trip as a path or object-name component:
+ * file:// hides entries starting with '.' and refuses "..", Azure treats
+ * '.' segments and names ending in '.' specially, and file:// skips
+ * temporary files, which carry CKPT_TMP_MARK. */
+
+int config_valid_job(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > CKPT_NAME_MAX || !isalnum((unsigned char)s[0]) ||
+        s[n - 1] == '.' || strstr(s, "..") || strstr(s, CKPT_TMP_MARK))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-") == n;
 }
 
 int config_valid_name(const char *s)
@@ -59,8 +77,8 @@ int config_valid_name(const char *s)
 static int p_job(ckpt_config_t *c, const char *k, const char *v, const char *o,
                  ckpt_err_t *e)
 {
-    if (!config_valid_name(v))
-        return bad(e, o, k, v, "1..255 characters of [A-Za-z0-9._-]");
+    if (!config_valid_job(v))
+        return bad(e, o, k, CONFIG_JOB_RULE);
     snprintf(c->job, sizeof c->job, "%s", v);
     return CKPT_OK;
 }
@@ -69,7 +87,7 @@ static int p_cache_dir(ckpt_config_t *c, const char *k, const char *v,
                        const char *o, ckpt_err_t *e)
 {
     if (v[0] != '/' || strlen(v) >= sizeof c->cache_dir)
-        return bad(e, o, k, v, "an absolute path");
+        return bad(e, o, k, "an absolute path");
     snprintf(c->cache_dir, sizeof c->cache_dir, "%s", v);
     return CKPT_OK;
 }
@@ -82,33 +100,53 @@ static int p_block_size(ckpt_config_t *c, const char *k, const char *v,
     long n = strtol(v, &end, 10);
     if (end == v || n < 1 || n > 4000 ||
         (*end && strcmp(end, "M") && strcmp(end, "MiB")))
-        return bad(e, o, k, v, "1 to 4000 MiB, as in '16MiB'");
+        return bad(e, o, k, "1 to 4000 MiB, as in '16MiB'");
     c->upload_block_size_mib = (int)n;
+    return CKPT_OK;
+}
+
+int config_check_url(const char *url, const char *what, ckpt_err_t *e)
+{
+    const char *host = strstr(url, "://");
+    /* A query string may hold a SAS token, user info a password: neither is
+     * echoed, nor accepted where it would end up in logs and listings. */
+    if (strchr(url, '?'))
+        return err_set(e, CKPT_ECONFIG, "%s: the URL has a query string: give "
+                       "the container URL alone, and a SAS token in "
+                       "storage_sas", what);
+    if (strncmp(url, "file:///", 8) && strncmp(url, "https://", 8) &&
+        strncmp(url, "http://", 7))
+        return err_set(e, CKPT_ECONFIG, "%s: expected file:///<absolute path> "
+                       "or an https:// container URL", what);
+    host += 3;
+    if (memchr(host, '@', strcspn(host, "/")))
+        return err_set(e, CKPT_ECONFIG, "%s: the URL holds credentials before "
+                       "'@': give them in storage_key or storage_sas", what);
     return CKPT_OK;
 }
 
 static int p_url(ckpt_config_t *c, const char *k, const char *v,
                  const char *o, ckpt_err_t *e)
 {
-    /* A query string may hold a SAS token: never echo it. */
-    if (strchr(v, '?'))
-        return err_set(e, CKPT_ECONFIG, "%s: the value of key '%s' has a query "
-                       "string: give the container URL alone, and a SAS token "
-                       "in storage_sas", o, k);
-    if (strlen(v) >= sizeof c->storage_url ||
-        (*v && strncmp(v, "file:///", 8) && strncmp(v, "https://", 8) &&
-         strncmp(v, "http://", 7)))
-        return bad(e, o, k, v, "file:///<absolute path> or an https:// "
-                   "container URL");
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "%s: %s", o, k);
+    if (*v && config_check_url(v, what, e) != CKPT_OK)
+        return e->code;
+    if (strlen(v) >= sizeof c->storage_url)
+        return bad(e, o, k, "a URL of at most 1023 characters");
     snprintf(c->storage_url, sizeof c->storage_url, "%s", v);
     return CKPT_OK;
 }
 
+/* Azure's rule; an account name is then safe to show in messages. */
 static int p_account(ckpt_config_t *c, const char *k, const char *v,
                      const char *o, ckpt_err_t *e)
 {
-    if (strlen(v) >= sizeof c->storage_account)
-        return bad(e, o, k, v, "an account name");
+    size_t n = strlen(v);
+    if (n && (n < 3 || n > 24 ||
+              strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789") != n))
+        return bad(e, o, k, "an account name: 3 to 24 lower-case letters and "
+                   "digits");
     snprintf(c->storage_account, sizeof c->storage_account, "%s", v);
     return CKPT_OK;
 }
@@ -171,10 +209,10 @@ static int apply(ckpt_config_t *c, const key_def *def, const char *val,
                 *field = def->values[i];
                 return CKPT_OK;
             }
-        return bad(e, origin, def->key, val, def->want);
+        return bad(e, origin, def->key, def->want);
     }
     if (parse_int(val, def->lo, def->hi, field))
-        return bad(e, origin, def->key, val, def->want);
+        return bad(e, origin, def->key, def->want);
     return CKPT_OK;
 }
 
@@ -190,10 +228,13 @@ static void set_defaults(ckpt_config_t *c)
 {
     const char *tmp = getenv("TMPDIR");
     memset(c, 0, sizeof *c);
-    if (tmp == NULL || tmp[0] != '/' || strlen(tmp) + 6 > sizeof c->cache_dir)
+    if (tmp == NULL || tmp[0] != '/' || strlen(tmp) + 20 > sizeof c->cache_dir)
         tmp = "/tmp";
-    snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt", tmp);
-    if (config_valid_name(program_invocation_short_name))
+    /* One per user: a shared one could be made by another user, who could
+     * then replace what is in it. */
+    snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt-%u", tmp,
+             (unsigned)geteuid());
+    if (config_valid_job(program_invocation_short_name))
         snprintf(c->job, sizeof c->job, "%s", program_invocation_short_name);
     else
         snprintf(c->job, sizeof c->job, "job");
@@ -209,16 +250,25 @@ static void set_defaults(ckpt_config_t *c)
     c->storage_timeout = 600;
 }
 
-/* Azure's own variables fill what the file and CKPT_* left empty. */
-static void azure_env(ckpt_config_t *c)
+/* Azure's own variables fill what the file and CKPT_* left empty, checked
+ * as the keys they stand for. */
+static int azure_env(ckpt_config_t *c, ckpt_err_t *e)
 {
-    const char *v;
-    if (!c->storage_account[0] && (v = getenv("AZURE_STORAGE_ACCOUNT")))
-        snprintf(c->storage_account, sizeof c->storage_account, "%s", v);
-    if (!c->storage_key[0] && (v = getenv("AZURE_STORAGE_KEY")))
-        snprintf(c->storage_key, sizeof c->storage_key, "%s", v);
-    if (!c->storage_sas[0] && (v = getenv("AZURE_STORAGE_SAS_TOKEN")))
-        snprintf(c->storage_sas, sizeof c->storage_sas, "%s", v);
+    static const char *vars[][2] = {
+        {"AZURE_STORAGE_ACCOUNT", "storage_account"},
+        {"AZURE_STORAGE_KEY", "storage_key"},
+        {"AZURE_STORAGE_SAS_TOKEN", "storage_sas"}};
+    const char *filled[] = {c->storage_account, c->storage_key, c->storage_sas};
+    char origin[64];
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i][0]);
+        if (v == NULL || filled[i][0])
+            continue;
+        snprintf(origin, sizeof origin, "environment %s", vars[i][0]);
+        if (apply(c, find_key(vars[i][1]), v, origin, e) != CKPT_OK)
+            return e->code;
+    }
+    return CKPT_OK;
 }
 
 static int resolve_mode(ckpt_config_t *c, ckpt_err_t *e)
@@ -241,28 +291,52 @@ static char *trim(char *s)
     return s;
 }
 
+/* A line that is not `<known key> = value`, cut at its first '=' when
+ * `pair`. It may hold a secret (a key pasted without '=', or glued to its
+ * name), so it is never shown: only a known key is named, or an unknown one
+ * that is a short lower-case name and not a storage key with something
+ * glued to it. */
+static int bad_line(const char *line, int pair, const char *origin,
+                    ckpt_err_t *e)
+{
+    static const char ident[] = "abcdefghijklmnopqrstuvwxyz_";
+    char name[33] = "";
+    size_t n = strspn(line, ident);
+    if (n < sizeof name)
+        snprintf(name, sizeof name, "%.*s", (int)n, line);
+    if (find_key(name))
+        return err_set(e, CKPT_ECONFIG, "%s: expected '%s = <value>' (the "
+                       "line is not shown: it may hold a secret)", origin, name);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strncmp(keys[i].key, "storage_", 8) &&
+            !strncmp(line, keys[i].key, strlen(keys[i].key)))
+            return err_set(e, CKPT_ECONFIG, "%s: expected '%s = <value>': "
+                           "something is glued to the key (the line is not "
+                           "shown: it may hold a secret)", origin, keys[i].key);
+    if (pair && n > 0 && line[n] == '\0' && n < sizeof name)
+        return err_set(e, CKPT_ECONFIG, "%s: unknown key '%s'", origin, name);
+    return err_set(e, CKPT_ECONFIG, "%s: expected 'key = value' with a known "
+                   "key (the line is not shown: it may hold a secret)", origin);
+}
+
 /* One `key = value` line; blank lines and # comments are skipped. */
 static int parse_line(ckpt_config_t *c, char *line, const char *origin,
                       ckpt_err_t *e)
 {
-    char *hash = strchr(line, '#'), *eq, *key, *val;
-    const key_def *def;
+    char *hash = strchr(line, '#'), *eq;
+    const key_def *def = NULL;
     if (hash)
         *hash = '\0';
     line = trim(line);
     if (*line == '\0')
         return CKPT_OK;
-    eq = strchr(line, '=');
-    if (eq == NULL)
-        return err_set(e, CKPT_ECONFIG, "%s: expected 'key = value', got '%s'",
-                       origin, line);
-    *eq = '\0';
-    key = trim(line);
-    val = trim(eq + 1);
-    def = find_key(key);
+    if ((eq = strchr(line, '=')) != NULL) {
+        *eq = '\0';
+        def = find_key(trim(line));
+    }
     if (def == NULL)
-        return err_set(e, CKPT_ECONFIG, "%s: unknown key '%s'", origin, key);
-    return apply(c, def, val, origin, e);
+        return bad_line(line, eq != NULL, origin, e);
+    return apply(c, def, trim(eq + 1), origin, e);
 }
 
 static int load_file(ckpt_config_t *c, const char *path, ckpt_err_t *e)
@@ -311,6 +385,7 @@ int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e)
         return e->code;
     if (load_env(cfg, e) != CKPT_OK)
         return e->code;
-    azure_env(cfg);
+    if (azure_env(cfg, e) != CKPT_OK)
+        return e->code;
     return resolve_mode(cfg, e);
 }

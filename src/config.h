@@ -38,7 +38,24 @@ typedef struct ckpt_config {
  * environment. An unknown key or a bad value is CKPT_ECONFIG naming it. */
 int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e);
 
-/* 1 if s is 1..255 characters of [A-Za-z0-9._-] and not "." or "..". */
+/* 1 if s is 1..255 characters of [A-Za-z0-9._-] and not "." or "..": a
+ * region name, a data set inside an HDF5 file. */
 int config_valid_name(const char *s);
+
+/* What the file:// backend puts in the names of its temporary files (and
+ * so skips and refuses in object names). */
+#define CKPT_TMP_MARK ".ckpt-tmp."
+
+/* 1 if s can be a job name: a directory in the cache and a component of
+ * object names that every storage backend stores and lists back. */
+int config_valid_job(const char *s);
+#define CONFIG_JOB_RULE "1 to 255 letters, digits, '.', '_' or '-', " \
+    "starting with a letter or digit, not ending with '.', without '..' or " \
+    "'.ckpt-tmp.'"
+
+/* CKPT_ECONFIG if a storage URL is not file:///..., http(s)://..., or holds
+ * credentials (user info, or a query string that may be a SAS token); the
+ * URL is never echoed. `what` starts the message. */
+int config_check_url(const char *url, const char *what, ckpt_err_t *e);
 
 #endif

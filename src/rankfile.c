@@ -216,9 +216,10 @@ static int get_str_attr(hid_t obj, const char *name, char *buf, size_t n)
     hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID, mt = H5Tcopy(H5T_C_S1);
     int rc = -1;
     memset(buf, 0, n);
-    H5Tset_size(mt, n - 1);
+    H5Tset_size(mt, n);
+    /* stored as strlen + 1 bytes: a name of n - 1 characters fits */
     if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 &&
-        H5Tget_size(t) < n && H5Aread(a, mt, buf) >= 0)
+        H5Tget_size(t) <= n && H5Aread(a, mt, buf) >= 0)
         rc = 0;
     buf[n - 1] = '\0';
     H5Tclose(mt);

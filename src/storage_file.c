@@ -2,7 +2,9 @@
  * or parallel file system). Writes go to a temporary name, are fsynced and
  * renamed, so an object is either whole or absent, as in Azure. */
 #include "storage_impl.h"
+#include "config.h"
 #include "fileio.h"
+#include "safedir.h"
 #include "ckpt.h"
 
 #include <dirent.h>
@@ -15,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TMP_MARK ".ckpt-tmp."
 
 typedef struct { char root[PATH_MAX / 2]; } st_file_t;
 
@@ -27,7 +28,7 @@ static const char *root_of(storage_t *st)
 static int valid_name(const char *s)
 {
     if (*s == '\0' || *s == '/' || strstr(s, "..") || strstr(s, "//") ||
-        strstr(s, TMP_MARK))
+        strstr(s, CKPT_TMP_MARK))
         return 0;
     for (; *s; s++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -56,7 +57,7 @@ static int create_tmp(storage_t *st, const char *name, char *path, char *tmp,
     *strrchr(dir, '/') = '\0';
     if (fio_mkdirs(dir, e) != CKPT_OK)
         return e->code;
-    snprintf(tmp, PATH_MAX, "%s" TMP_MARK "%d", path, (int)getpid());
+    snprintf(tmp, PATH_MAX, "%s" CKPT_TMP_MARK "%d", path, (int)getpid());
     if ((*fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
         return err_sys(e, errno, "create %s", tmp);
     return CKPT_OK;
@@ -196,7 +197,7 @@ static int walk(walk_t *w, const char *dir, const char *rel)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         char path[PATH_MAX], name[PATH_MAX];
         size_t k;
-        if (de->d_name[0] == '.' || strstr(de->d_name, TMP_MARK))
+        if (de->d_name[0] == '.' || strstr(de->d_name, CKPT_TMP_MARK))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         snprintf(name, sizeof name, "%s%s", rel, de->d_name);
@@ -267,6 +268,12 @@ int st_file_open(storage_t *st, const char *root, ckpt_err_t *e)
     snprintf(f->root, sizeof f->root, "%s", root);
     while (strlen(f->root) > 1 && f->root[strlen(f->root) - 1] == '/')
         f->root[strlen(f->root) - 1] = '\0';
+    /* The root must be the user's own: what is below it is then the
+     * library's, made 0700, and no other user can plant or rename it. */
+    if (safedir_check(f->root, "storage_url", 1, e) != CKPT_OK) {
+        free(f);
+        return e->code;
+    }
     st->be = &file_backend;
     st->impl = f;
     return CKPT_OK;

@@ -5,6 +5,7 @@
  * save in writeback mode against cache mode while uploads run, upload and
  * download throughput, and the storage requests of each step. */
 #include "bench.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,6 +181,17 @@ static int parse(bench_t *b, int argc, char **argv)
                ? 0 : -1;
 }
 
+/* A URL with credentials is refused before it reaches a config file. */
+static int bad_url(const bench_t *b)
+{
+    ckpt_err_t e = {0};
+    if (config_check_url(b->storage, "--storage", &e) == CKPT_OK)
+        return 0;
+    if (b->rank == 0)
+        fprintf(stderr, "ckpt-bench: %s\n", e.msg);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     bench_t b = {0};
@@ -197,6 +209,10 @@ int main(int argc, char **argv)
                             "[--scale [--steps S] [--persist-every K] "
                             "[--lose-nodes N,N..] [--csv] [--out PREFIX]]] "
                             "[--json]\n");
+        MPI_Finalize();
+        return 2;
+    }
+    if (b.storage && bad_url(&b)) {
         MPI_Finalize();
         return 2;
     }

@@ -300,6 +300,7 @@ int main(int argc, char **argv)
         {"verify", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     ls_t ls = {0};
+    ckpt_err_t err = {0};
     int c, damaged = 0;
     while ((c = getopt_long(argc, argv, "c:s:j:vh", opts, NULL)) != -1) {
         switch (c) {
@@ -313,8 +314,13 @@ int main(int argc, char **argv)
         }
     }
     if ((ls.root == NULL && ls.storage == NULL) || ls.job == NULL ||
-        !config_valid_name(ls.job)) {
+        !config_valid_job(ls.job)) {
         usage(stderr);
+        return 2;
+    }
+    /* A URL with credentials is refused unprinted: it would be listed. */
+    if (ls.storage && config_check_url(ls.storage, "--storage", &err) != CKPT_OK) {
+        fprintf(stderr, "ckpt-ls: %s\n", err.msg);
         return 2;
     }
     snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root ? ls.root : "", ls.job);
@@ -326,7 +332,8 @@ int main(int argc, char **argv)
         scan_node(&ls, ls.node_ids[i]);
     if (ls.storage && (damaged = scan_storage(&ls)) < 0)
         return 1;
-    qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
+    if (ls.nsteps > 1) /* ls.steps is NULL when nothing was found */
+        qsort(ls.steps, (size_t)ls.nsteps, sizeof *ls.steps, cmp_step);
     print(&ls);
     for (int i = 0; i < ls.nsteps; i++) {
         damaged += ls.steps[i].damaged;
