@@ -50,9 +50,9 @@ ours_leaked() { # leak reports with a frame in our sources, printed
     local f
     for f in "$T"/lsan.*; do
         [ -f "$f" ] || continue
-        if grep -qE '/(src|tools|examples|mpi-tests)/[A-Za-z_-]+\.c:[0-9]' "$f"; then
+        if grep -qE '/(src|tools|examples|mpi-tests|fuzz)/[A-Za-z_-]+\.c:[0-9]' "$f"; then
             echo "    leak in our code ($f):"
-            grep -B2 -A12 -E '/(src|tools|examples|mpi-tests)/[A-Za-z_-]+\.c:[0-9]' "$f" |
+            grep -B2 -A12 -E '/(src|tools|examples|mpi-tests|fuzz)/[A-Za-z_-]+\.c:[0-9]' "$f" |
                 head -30 | sed 's/^/    /'
             return 0
         fi
