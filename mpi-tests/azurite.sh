@@ -38,9 +38,15 @@ start_azurite() {
     AZ_URL="http://127.0.0.1:$AZ_PORT/devstoreaccount1"
 }
 
-start_proxy() { # start_proxy: the fault-injecting proxy in front of Azurite
+start_proxy() { # start_proxy [MODE]: the fault-injecting proxy in front of
+    # Azurite (faultproxy.py says which modes there are); replaces a running one
+    if [ -n "${PROXY_PID:-}" ]; then
+        kill "$PROXY_PID" 2>/dev/null
+        wait "$PROXY_PID" 2>/dev/null
+    fi
+    rm -f "$T/proxy.port" "$T/proxy.stats"
     "$top_srcdir/mpi-tests/faultproxy.py" "$AZ_PORT" "$T/proxy.port" \
-        "$T/proxy.stats" >"$T/proxy.log" 2>&1 &
+        "$T/proxy.stats" ${1:+"$1"} >"$T/proxy.log" 2>&1 &
     PROXY_PID=$!
     for _ in $(seq 100); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
     PROXY_URL="http://127.0.0.1:$(cat "$T/proxy.port")/devstoreaccount1"

@@ -1,7 +1,8 @@
 /* A test helper around the storage module: create a container, list, put,
  * get and delete objects, and make an account SAS token for Azurite. It is
  * how the tests inspect storage with the library's own client. Credentials
- * come from AZURE_STORAGE_ACCOUNT/_KEY or AZURE_STORAGE_SAS_TOKEN. */
+ * come from AZURE_STORAGE_ACCOUNT/_KEY or AZURE_STORAGE_SAS_TOKEN, the
+ * storage timeout (default 30 s) from CKPT_STORAGE_TIMEOUT. */
 #include "azure_sign.h"
 #include "fileio.h"
 #include "storage.h"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
     p.account = getenv("AZURE_STORAGE_ACCOUNT");
     p.key = getenv("AZURE_STORAGE_KEY");
     p.sas = getenv("AZURE_STORAGE_SAS_TOKEN");
+    if (getenv("CKPT_STORAGE_TIMEOUT"))
+        p.timeout = atoi(getenv("CKPT_STORAGE_TIMEOUT"));
     if (storage_open(&st, &p, &e) != CKPT_OK)
         goto out;
     if (!strcmp(argv[2], "create")) {

@@ -14,6 +14,55 @@ enum { R_NEW, R_ACTIVE, R_WAIT, R_DONE };
 
 #define BACKOFF_FIRST 0.1  /* seconds before the first retry */
 #define BACKOFF_MAX 10.0   /* and the longest pause between tries */
+/* Of a failure's body only this much is kept: its headers say why. */
+#define ERROR_BODY_MAX (64u << 10)
+
+static int blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* digits between optional blanks, at most maxd of them, into *v */
+static int parse_digits(const char *s, int maxd, uint64_t *v)
+{
+    int nd = 0;
+    *v = 0;
+    while (blank(*s))
+        s++;
+    for (; *s >= '0' && *s <= '9'; s++, nd++) {
+        if (nd == maxd)
+            return -1;
+        *v = *v * 10 + (uint64_t)(*s - '0');
+    }
+    while (blank(*s))
+        s++;
+    return nd > 0 && *s == '\0' ? 0 : -1;
+}
+
+int http_parse_retry_after(const char *value, double *seconds)
+{
+    uint64_t v;
+    if (value == NULL || parse_digits(value, 9, &v) != 0 ||
+        v > HTTP_RETRY_AFTER_MAX)
+        return -1;
+    *seconds = (double)v;
+    return 0;
+}
+
+int http_parse_content_length(const char *value, uint64_t *len)
+{
+    uint64_t v;
+    if (value == NULL || parse_digits(value, 19, &v) != 0)
+        return -1;
+    *len = v;
+    return 0;
+}
+
+static void refuse(http_req_t *r, const char *why)
+{
+    if (!r->refused[0])
+        snprintf(r->refused, sizeof r->refused, "%s", why);
+}
 
 static int append(http_req_t *r, const char *p, size_t n)
 {
@@ -30,14 +79,36 @@ static int append(http_req_t *r, const char *p, size_t n)
     return 0;
 }
 
+static long status_of(const http_req_t *r)
+{
+    long status = 0;
+    curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+/* A body kept in memory: a success's up to HTTP_BODY_MAX (more is refused),
+ * a failure's first ERROR_BODY_MAX bytes (the rest is dropped). */
+static size_t keep_body(http_req_t *r, const char *p, size_t n, int ok)
+{
+    size_t room = (ok ? HTTP_BODY_MAX : ERROR_BODY_MAX) - r->resp_len;
+    if (ok && n > room) {
+        refuse(r, "the answer is larger than " ST_GET_MAX_TEXT);
+        return 0;
+    }
+    if (append(r, p, n < room ? n : room) != 0) {
+        refuse(r, "out of memory for the answer");
+        return 0;
+    }
+    return n;
+}
+
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     http_req_t *r = arg;
     size_t n = size * nmemb;
-    long status = 0;
-    curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+    long status = status_of(r);
     if (status / 100 != 2 || r->sink_fd < 0)
-        return append(r, p, n) == 0 ? n : 0;
+        return keep_body(r, p, n, status / 100 == 2);
     if (r->range_len > 0 && r->got + n > r->range_len)
         return 0; /* more than asked for: fail, and retry */
     for (size_t done = 0; done < n;) {
@@ -53,6 +124,32 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* A success's Content-Length, checked before any byte of the body. */
+static int length_ok(http_req_t *r, const char *value)
+{
+    uint64_t len;
+    if (status_of(r) / 100 != 2)
+        return 1;
+    if (http_parse_content_length(value, &len) != 0) {
+        refuse(r, "malformed Content-Length");
+        return 0;
+    }
+    if (r->sink_fd < 0 && len > HTTP_BODY_MAX) {
+        refuse(r, "the answer is larger than " ST_GET_MAX_TEXT);
+        return 0;
+    }
+    return 1;
+}
+
+/* The service's error code goes into messages: printable characters only. */
+static void keep_error_code(http_req_t *r, const char *v)
+{
+    size_t i = 0;
+    for (; v[i] && i + 1 < sizeof r->error_code; i++)
+        r->error_code[i] = v[i] > ' ' && v[i] < 0x7f ? v[i] : '?';
+    r->error_code[i] = '\0';
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
     http_req_t *r = arg;
@@ -61,10 +158,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     snprintf(line, sizeof line, "%.*s", (int)(n < 255 ? n : 255), p);
     line[strcspn(line, "\r\n")] = '\0';
     if (!strncasecmp(line, "x-ms-error-code:", 16))
-        snprintf(r->error_code, sizeof r->error_code, "%s",
-                 line + 16 + strspn(line + 16, " "));
-    else if (!strncasecmp(line, "retry-after:", 12))
-        r->retry_after = atof(line + 12);
+        keep_error_code(r, line + 16 + strspn(line + 16, " \t"));
+    else if (!strncasecmp(line, "retry-after:", 12) &&
+             http_parse_retry_after(line + 12, &r->retry_after) != 0)
+        r->retry_after = -1; /* not a wait we understand: our backoff */
+    else if (!strncasecmp(line, "content-length:", 15) &&
+             !length_ok(r, line + 15))
+        return 0;
     return n;
 }
 
@@ -115,6 +215,16 @@ static int on_seek(void *arg, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* What one http_run keeps between turns of its loop. */
+typedef struct run {
+    storage_t *st;
+    CURLM *m;
+    http_req_t *r;
+    int n, conc, active, done, bad, paused;
+    double held_since;
+    unsigned seed;
+} run_t;
+
 static int start(storage_t *st, CURLM *m, http_req_t *r, ckpt_err_t *e)
 {
     long stall = st->timeout < 30 ? st->timeout : 30;
@@ -122,9 +232,17 @@ static int start(storage_t *st, CURLM *m, http_req_t *r, ckpt_err_t *e)
     r->hdrs = NULL;
     r->pos = r->got = 0;
     r->resp_len = 0;
+    if (r->resp)
+        r->resp[0] = '\0'; /* an earlier try's body is not this one's */
     r->status = 0;
-    r->retry_after = 0;
-    r->error_code[0] = '\0';
+    r->retry_after = -1;
+    r->timed_out = 0;
+    r->refused[0] = r->error_code[0] = '\0';
+    /* Our own limit rather than CURLOPT_TIMEOUT: time on hold (a save)
+     * must not count, and curl's clock would go on while paused. */
+    r->attempt_end = log_now() + st->timeout;
+    if (r->tries == 0)
+        r->began = log_now();
     if (r->h == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory starting a request");
     if (r->prepare(r->ctx, r, r->h, &r->hdrs, e) != CKPT_OK)
@@ -191,9 +309,12 @@ static int transient(CURLcode c, long status)
     }
 }
 
-static void describe(const http_req_t *r, CURLcode c, char *buf, size_t n)
+static void describe(const http_req_t *r, CURLcode c, int limit, char *buf,
+                     size_t n)
 {
-    if (c != CURLE_OK)
+    if (r->timed_out)
+        snprintf(buf, n, "no complete answer within %d s", limit);
+    else if (c != CURLE_OK)
         snprintf(buf, n, "%s", curl_easy_strerror(c));
     else if (r->status / 100 == 2)
         snprintf(buf, n, "short body (%llu of %llu bytes)",
@@ -203,17 +324,40 @@ static void describe(const http_req_t *r, CURLcode c, char *buf, size_t n)
                  r->error_code);
 }
 
-/* One attempt ended: done, to be retried later, or failed for good. */
-static int finish(storage_t *st, CURLM *m, http_req_t *r, CURLcode c,
-                  unsigned *seed, ckpt_err_t *e)
+/* Our pause before try number `tries` + 1, with jitter. */
+static double backoff(int tries, unsigned *seed)
 {
-    double now = log_now(), wait;
+    double wait = BACKOFF_FIRST * (double)(1u << (tries < 8 ? tries - 1 : 7));
+    return (wait > BACKOFF_MAX ? BACKOFF_MAX : wait) *
+           (0.5 + 0.5 * rand_r(seed) / (double)RAND_MAX);
+}
+
+static int give_up(const http_req_t *r, double now, const char *why,
+                   ckpt_err_t *e)
+{
+    char asked[96] = "";
+    if (r->retry_after > 0)
+        snprintf(asked, sizeof asked, " (it asked to retry after %.0f s, past "
+                 "the deadline)", r->retry_after);
+    return err_set(e, CKPT_ESTORAGE, "%s %s: still failing after %d tries over "
+                   "%.1f s " ST_DOWN_MARK ": %s%s", r->method, r->what,
+                   r->tries, now - r->began, why, asked);
+}
+
+/* One attempt ended: done, to be retried later, or failed for good. A retry
+ * whose wait would end past the request's deadline is not made. */
+static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
+{
+    double now = log_now(), wait, deadline;
     char why[160];
     curl_off_t up = 0;
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_getinfo(r->h, CURLINFO_SIZE_UPLOAD_T, &up);
-    st_count(st, r->op, r->sink_fd >= 0 ? r->got : (uint64_t)up);
-    stop(m, r);
+    st_count(x->st, r->op, r->sink_fd >= 0 ? r->got : (uint64_t)up);
+    stop(x->m, r);
+    if (r->refused[0])
+        return err_set(e, CKPT_ESTORAGE, "%s %s: %s", r->method, r->what,
+                       r->refused);
     if (c == CURLE_OK && r->status / 100 == 2 &&
         (r->range_len == 0 || r->got == r->range_len)) {
         /* Start writing a finished piece back now, so that the caller's
@@ -224,99 +368,136 @@ static int finish(storage_t *st, CURLM *m, http_req_t *r, CURLcode c,
         r->state = R_DONE;
         return CKPT_OK;
     }
-    describe(r, c, why, sizeof why);
+    describe(r, c, x->st->timeout, why, sizeof why);
     if (!transient(c, r->status) && !(c == CURLE_OK && r->status / 100 == 2))
         return err_set(e, CKPT_ESTORAGE, "%s %s: %s", r->method, r->what, why);
     if (r->first_fail == 0)
         r->first_fail = now;
-    if (now - r->first_fail > st->timeout)
-        return err_set(e, CKPT_ESTORAGE, "%s %s: still failing after %d tries "
-                       "over %.0f s " ST_DOWN_MARK ": %s", r->method, r->what,
-                       r->tries, now - r->first_fail, why);
-    wait = BACKOFF_FIRST * (double)(1u << (r->tries < 8 ? r->tries - 1 : 7));
-    wait = (wait > BACKOFF_MAX ? BACKOFF_MAX : wait) *
-           (0.5 + 0.5 * rand_r(seed) / (double)RAND_MAX);
+    deadline = r->first_fail + x->st->timeout;
+    if (r->give_up_by > 0 && r->give_up_by < deadline)
+        deadline = r->give_up_by;
+    wait = backoff(r->tries, &x->seed);
     if (r->retry_after > wait)
         wait = r->retry_after;
+    if (now + wait > deadline)
+        return give_up(r, now, why, e);
     r->next_try = now + wait;
     r->state = R_WAIT;
-    st_count_retry(st, r->op);
+    st_count_retry(x->st, r->op);
     return CKPT_OK;
 }
 
-/* While the storage is held, active transfers pause; after, they go on. */
-static void pause_all(http_req_t *r, int n, int on)
+/* Time on hold is frozen time: deadlines and waits move past it. */
+static void shift_clocks(run_t *x, double by)
 {
-    for (int i = 0; i < n; i++)
-        if (r[i].state == R_ACTIVE && r[i].h)
-            curl_easy_pause(r[i].h, on ? CURLPAUSE_ALL : CURLPAUSE_CONT);
+    for (int i = 0; i < x->n; i++) {
+        http_req_t *r = &x->r[i];
+        r->attempt_end += by;
+        r->next_try += by;
+        r->began += by;
+        if (r->first_fail > 0)
+            r->first_fail += by;
+        if (r->give_up_by > 0)
+            r->give_up_by += by;
+    }
 }
 
-static int held(storage_t *st, http_req_t *r, int n, int *paused)
+/* While the storage is held, active transfers pause; after, they go on. */
+static int held(run_t *x)
 {
-    int now = atomic_load(&st->hold);
-    if (now != *paused)
-        pause_all(r, n, now);
-    *paused = now;
-    return now;
+    int on = atomic_load(&x->st->hold);
+    if (on != x->paused) {
+        for (int i = 0; i < x->n; i++)
+            if (x->r[i].state == R_ACTIVE && x->r[i].h)
+                curl_easy_pause(x->r[i].h, on ? CURLPAUSE_ALL : CURLPAUSE_CONT);
+        if (on)
+            x->held_since = log_now();
+        else
+            shift_clocks(x, log_now() - x->held_since);
+    }
+    x->paused = on;
+    return on;
 }
 
 /* Starts what may start now; returns how long to wait for the next retry. */
-static double launch(storage_t *st, CURLM *m, http_req_t *r, int n, int conc,
-                     int *active, ckpt_err_t *e)
+static double launch(run_t *x, ckpt_err_t *e)
 {
     double now = log_now(), nap = 0.1;
-    for (int i = 0; i < n && e->code == CKPT_OK; i++) {
-        if (r[i].state == R_WAIT && r[i].next_try > now) {
-            if (r[i].next_try - now < nap)
-                nap = r[i].next_try - now;
+    for (int i = 0; i < x->n && e->code == CKPT_OK; i++) {
+        http_req_t *r = &x->r[i];
+        if (r->state == R_WAIT && r->next_try > now) {
+            if (r->next_try - now < nap)
+                nap = r->next_try - now;
             continue;
         }
-        if ((r[i].state == R_NEW || r[i].state == R_WAIT) &&
-            *active < conc && start(st, m, &r[i], e) == CKPT_OK)
-            (*active)++;
+        if ((r->state == R_NEW || r->state == R_WAIT) && x->active < x->conc &&
+            start(x->st, x->m, r, e) == CKPT_OK)
+            x->active++;
     }
     return nap;
+}
+
+static void ended(run_t *x, http_req_t *q, CURLcode c, ckpt_err_t *e)
+{
+    x->active--;
+    if (finish(x, q, c, e) != CKPT_OK)
+        x->bad = (int)(q - x->r);
+    x->done += q->state == R_DONE;
+}
+
+/* Attempts past their time limit end as timed out (a body trickled forever,
+ * a service that never finishes its answer). */
+static void expire(run_t *x, ckpt_err_t *e)
+{
+    double now = log_now();
+    for (int i = 0; i < x->n && e->code == CKPT_OK; i++)
+        if (x->r[i].state == R_ACTIVE && now > x->r[i].attempt_end) {
+            x->r[i].timed_out = 1;
+            ended(x, &x->r[i], CURLE_OPERATION_TIMEDOUT, e);
+        }
+}
+
+/* One turn: start, transfer, collect what ended, then sleep until there is
+ * something to do (at most 0.1 s, so that limits are checked often). */
+static void turn(run_t *x, ckpt_err_t *e)
+{
+    int running, left;
+    CURLMsg *msg;
+    double nap = launch(x, e);
+    curl_multi_perform(x->m, &running);
+    while (e->code == CKPT_OK && (msg = curl_multi_info_read(x->m, &left))) {
+        http_req_t *q;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+        ended(x, q, msg->data.result, e);
+    }
+    expire(x, e);
+    if (x->done < x->n && e->code == CKPT_OK)
+        curl_multi_poll(x->m, NULL, 0, (int)(nap * 1000) + 1, NULL);
 }
 
 int http_run(storage_t *st, http_req_t *r, int n, int conc, int *failed,
              ckpt_err_t *e)
 {
-    CURLM *m = curl_multi_init();
-    unsigned seed = (unsigned)getpid() ^ (unsigned)(log_now() * 1e6);
-    int active = 0, done = 0, bad = -1, paused = 0;
-    if (m == NULL)
+    run_t x = {.st = st, .m = curl_multi_init(), .r = r, .n = n, .conc = conc,
+               .bad = -1,
+               .seed = (unsigned)getpid() ^ (unsigned)(log_now() * 1e6)};
+    if (x.m == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory starting requests");
     for (int i = 0; i < n; i++)
         r[i].state = R_NEW, r[i].tries = 0, r[i].first_fail = 0, r[i].h = NULL;
-    while (done < n && e->code == CKPT_OK) {
-        int running, left;
-        CURLMsg *msg;
-        double nap;
-        if (held(st, r, n, &paused)) {
+    while (x.done < n && e->code == CKPT_OK) {
+        if (held(&x))
             usleep(2000);
-            continue;
-        }
-        nap = launch(st, m, r, n, conc, &active, e);
-        curl_multi_perform(m, &running);
-        while (e->code == CKPT_OK && (msg = curl_multi_info_read(m, &left))) {
-            http_req_t *q;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
-            active--;
-            if (finish(st, m, q, msg->data.result, &seed, e) != CKPT_OK)
-                bad = (int)(q - r);
-            done += q->state == R_DONE;
-        }
-        if (done < n && e->code == CKPT_OK)
-            curl_multi_poll(m, NULL, 0, (int)(nap * 1000) + 1, NULL);
+        else
+            turn(&x, e);
     }
     for (int i = 0; i < n; i++)
-        stop(m, &r[i]);
-    curl_multi_cleanup(m);
+        stop(x.m, &r[i]);
+    curl_multi_cleanup(x.m);
     if (failed)
-        *failed = bad;
+        *failed = x.bad;
     return e->code;
 }
 

@@ -1,14 +1,22 @@
 /* Runs a batch of HTTP requests over libcurl's multi interface, a bounded
  * number in flight, each retried with exponential backoff and jitter on
  * transient failures (408, 429, 500, 502, 503, 504, timeouts, resets, short
- * bodies) and honouring Retry-After, until it has kept failing for the
- * storage timeout. Any other failure stops the batch at once. */
+ * bodies) and honouring Retry-After. No retry starts later than the storage
+ * timeout after a request's first failure, and no attempt lasts longer than
+ * the storage timeout, whatever the service answers. Any other failure stops
+ * the batch at once. */
 #ifndef CKPT_HTTP_H
 #define CKPT_HTTP_H
 
 #include <curl/curl.h>
 #include <stdint.h>
 #include "storage_impl.h"
+
+/* The largest body kept in memory (storage_get, a List Blobs page): more
+ * is refused, never allocated. */
+#define HTTP_BODY_MAX ST_GET_MAX
+/* The longest wait a Retry-After may ask for; more is malformed. */
+#define HTTP_RETRY_AFTER_MAX 86400
 
 typedef struct http_req http_req_t;
 
@@ -31,20 +39,33 @@ struct http_req {
     uint64_t body_off, body_len;
     char md5[32];             /* Content-MD5 of the body (base64), or "" */
     uint64_t range_off, range_len; /* a ranged GET when range_len > 0 */
+    double give_up_by;        /* if > 0: no retry starts after this time */
     int sink_fd;              /* a 2xx body goes to sink_fd at offset sink_off */
     uint64_t sink_off;        /* ... unless sink_fd < 0: then to resp */
     /* Results. */
     long status;
     char *resp;               /* the body (when not sunk), NUL-terminated */
     size_t resp_len, resp_cap;
-    char error_code[64];      /* x-ms-error-code of a failure */
+    char error_code[64];      /* x-ms-error-code of a failure, printable */
     /* The engine's. */
     CURL *h;
     struct curl_slist *hdrs;
-    int state, tries;
+    int state, tries, timed_out;
     uint64_t pos, got;
-    double first_fail, next_try, retry_after;
+    double began, first_fail, next_try, attempt_end;
+    double retry_after;       /* < 0: none, or not one we accept */
+    char refused[96];         /* why the answer is refused for good */
 };
+
+/* A Retry-After value (the header's text after the colon): delta-seconds,
+ * 1 to 9 digits between optional blanks, at most HTTP_RETRY_AFTER_MAX.
+ * Returns 0 and sets *seconds, or -1 for anything else (an HTTP-date,
+ * "inf", a sign, a fraction, garbage): the caller then keeps its own
+ * backoff. Pure: no state, no clock. */
+int http_parse_retry_after(const char *value, double *seconds);
+/* A Content-Length value: 1 to 19 digits between optional blanks. Returns
+ * 0 and sets *len, or -1 (*len untouched). Pure. */
+int http_parse_content_length(const char *value, uint64_t *len);
 
 /* Runs the n requests, at most `concurrency` at a time. On failure e says
  * which request failed and why; *failed (may be NULL) gets its index. */

@@ -38,6 +38,12 @@ typedef struct st_params {
 
 typedef struct storage storage_t;
 
+/* storage_get refuses a larger object (manifests are far smaller). */
+#define ST_GET_MAX (64u << 20)
+#define ST_GET_MAX_TEXT "64 MiB"
+/* storage_list refuses a listing of more names. */
+#define ST_LIST_MAX 1000000
+
 /* Checks the URL and credentials' form; makes no request. */
 int storage_open(storage_t **st, const st_params_t *p, ckpt_err_t *e);
 void storage_close(storage_t *st);
@@ -54,7 +60,7 @@ int storage_put(storage_t *st, const char *name, const void *buf, size_t len,
 int storage_put_files(storage_t *st, const char *name, const st_source_t *src,
                       ckpt_err_t *e);
 /* Whole small object into a malloc'd, NUL-terminated buffer. A missing
- * object is CKPT_ENOENT. */
+ * object is CKPT_ENOENT; one larger than ST_GET_MAX is CKPT_ESTORAGE. */
 int storage_get(storage_t *st, const char *name, char **buf, size_t *len,
                 ckpt_err_t *e);
 /* len bytes at off of the object, written to fd at offset 0, with parallel
@@ -62,7 +68,10 @@ int storage_get(storage_t *st, const char *name, char **buf, size_t *len,
 int storage_get_range(storage_t *st, const char *name, uint64_t off,
                       uint64_t len, int fd, ckpt_err_t *e);
 /* Names starting with prefix, sorted; *names is an array of malloc'd
- * strings (free with storage_names_free). */
+ * strings (free with storage_names_free). A listing that has not ended
+ * storage_timeout seconds after it began is given up (storage_is_down);
+ * one of more than ST_LIST_MAX names, or a malformed answer, is
+ * CKPT_ESTORAGE. */
 int storage_list(storage_t *st, const char *prefix, char ***names, int *n,
                  ckpt_err_t *e);
 void storage_names_free(char **names, int n);
@@ -72,7 +81,8 @@ int storage_is_down(const ckpt_err_t *e);
 /* While held, transfers pause and no request starts: a save's stall must not
  * grow because of storage. Any thread may hold and release. */
 void storage_hold(storage_t *st, int on);
-/* Sets how long requests may keep failing; returns the old value. */
+/* Sets how long requests may keep failing (and an attempt, or a listing,
+ * may last); returns the old value. */
 int storage_set_timeout(storage_t *st, int seconds);
 /* A missing object is not an error. */
 int storage_delete(storage_t *st, const char *name, ckpt_err_t *e);

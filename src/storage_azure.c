@@ -2,15 +2,15 @@
  * List with Content-MD5 on every body, ranged Get Blob, List Blobs, Delete
  * Blob; Shared Key or SAS auth. Credentials never reach a message. */
 #include "storage_impl.h"
+#include "az_list.h"
 #include "azure_sign.h"
 #include "http.h"
+#include "log.h"
 #include "ckpt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,64 +344,50 @@ static int z_get_range(storage_t *st, const char *name, uint64_t off,
     return e->code;
 }
 
-static xmlNode *child(xmlNode *n, const char *name)
+/* One page of List Blobs, asked with l->marker; the whole listing must end
+ * by `until`, so no retry of a page starts later. */
+static int list_page(storage_t *st, const char *prefix, az_list_t *l,
+                     double until, ckpt_err_t *e)
 {
-    for (n = n ? n->children : NULL; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name))
-            return n;
-    return NULL;
-}
-
-/* One page of List Blobs: adds the names, returns the next marker. */
-static int parse_list(const char *xml, size_t len, char ***names, int *n,
-                      int *cap, char *marker, size_t mlen, ckpt_err_t *e)
-{
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "list.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                XML_PARSE_NOWARNING);
-    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL, *b, *next;
-    marker[0] = '\0';
-    if (root == NULL) {
-        xmlFreeDoc(doc);
-        return err_set(e, CKPT_ESTORAGE, "storage sent an unreadable blob list");
-    }
-    for (b = child(child(root, "Blobs"), "Blob"); b && e->code == CKPT_OK; b = b->next) {
-        xmlChar *s;
-        if (b->type != XML_ELEMENT_NODE || child(b, "Name") == NULL)
-            continue;
-        s = xmlNodeGetContent(child(b, "Name"));
-        if (s == NULL || st_names_add(names, n, cap, (const char *)s) != 0)
-            err_set(e, CKPT_ENOMEM, "out of memory listing storage");
-        xmlFree(s);
-    }
-    if ((next = child(root, "NextMarker")) != NULL) {
-        xmlChar *s = xmlNodeGetContent(next);
-        snprintf(marker, mlen, "%s", s ? (const char *)s : "");
-        xmlFree(s);
-    }
-    xmlFreeDoc(doc);
+    az_call_t c = {.az = az_of(st), .nq = 0};
+    http_req_t r;
+    c.q[c.nq][0] = "comp", c.q[c.nq++][1] = "list";
+    if (l->marker[0])
+        c.q[c.nq][0] = "marker", c.q[c.nq++][1] = l->marker;
+    c.q[c.nq][0] = "prefix", c.q[c.nq++][1] = prefix;
+    c.q[c.nq][0] = "restype", c.q[c.nq++][1] = "container";
+    r = request(OP_LIST, "GET", "(list)", &c);
+    r.give_up_by = until;
+    if (az_run(st, &r, 1, e) == CKPT_OK)
+        az_list_parse(r.resp ? r.resp : "", r.resp_len, prefix, l, e);
+    http_req_free(&r);
     return e->code;
 }
 
+/* Page after page while the service gives a next marker, within
+ * storage_timeout in all: a service that never stops giving new markers
+ * counts as storage that does not answer. */
 static int z_list(storage_t *st, const char *prefix, char ***names, int *n,
                   ckpt_err_t *e)
 {
-    char marker[1024] = "";
-    int cap = 0;
+    az_list_t *l = calloc(1, sizeof *l);
+    double t0 = log_now(), until = t0 + st->timeout;
+    int pages = 0;
+    if (l == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory listing storage");
+    l->max_names = ST_LIST_MAX;
     do {
-        az_call_t c = {.az = az_of(st), .nq = 0};
-        http_req_t r;
-        c.q[c.nq][0] = "comp", c.q[c.nq++][1] = "list";
-        if (marker[0])
-            c.q[c.nq][0] = "marker", c.q[c.nq++][1] = marker;
-        c.q[c.nq][0] = "prefix", c.q[c.nq++][1] = prefix;
-        c.q[c.nq][0] = "restype", c.q[c.nq++][1] = "container";
-        r = request(OP_LIST, "GET", "(list)", &c);
-        if (az_run(st, &r, 1, e) == CKPT_OK)
-            parse_list(r.resp ? r.resp : "", r.resp_len, names, n, &cap, marker,
-                       sizeof marker, e);
-        http_req_free(&r);
-    } while (e->code == CKPT_OK && marker[0]);
+        if (pages > 0 && log_now() > until)
+            err_set(e, CKPT_ESTORAGE, "listing '%s' had not ended after %d "
+                    "pages and %.1f s " ST_DOWN_MARK, prefix, pages,
+                    log_now() - t0);
+        else
+            list_page(st, prefix, l, until, e);
+        pages++;
+    } while (e->code == CKPT_OK && l->marker[0]);
+    *names = l->names;
+    *n = l->n;
+    free(l);
     return e->code;
 }
 

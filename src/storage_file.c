@@ -144,7 +144,8 @@ static int open_object(storage_t *st, const char *name, int *fd, ckpt_err_t *e)
     char path[PATH_MAX];
     if (path_of(st, name, path, e) != CKPT_OK)
         return e->code;
-    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+    /* O_NONBLOCK: a FIFO planted in the directory must not hang the open. */
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) >= 0)
         return CKPT_OK;
     if (errno == ENOENT)
         return err_set(e, CKPT_ENOENT, "object '%s' does not exist", name);
@@ -159,7 +160,12 @@ static int f_get(storage_t *st, const char *name, char **buf, size_t *len,
     int fd;
     if (open_object(st, name, &fd, e) != CKPT_OK)
         return e->code;
-    if (fstat(fd, &sb) != 0 || (*buf = malloc((size_t)sb.st_size + 1)) == NULL)
+    if (fstat(fd, &sb) != 0)
+        err_sys(e, errno, "stat %s", name);
+    else if (!S_ISREG(sb.st_mode) || sb.st_size > (off_t)ST_GET_MAX)
+        err_set(e, CKPT_ESTORAGE, "object '%s' is not a regular file of at "
+                "most " ST_GET_MAX_TEXT, name);
+    else if ((*buf = malloc((size_t)sb.st_size + 1)) == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory reading '%s'", name);
     else if (fio_pread(fd, *buf, (size_t)sb.st_size, 0, name, e) == CKPT_OK)
         (*buf)[*len = (size_t)sb.st_size] = '\0';
