@@ -52,7 +52,9 @@ int http_parse_retry_after(const char *value, double *seconds)
 int http_parse_content_length(const char *value, uint64_t *len)
 {
     uint64_t v;
-    if (value == NULL || parse_digits(value, 19, &v) != 0)
+    /* 19 digits reach 10^19 - 1: beyond INT64_MAX, which off_t and
+     * curl_off_t hold (found by fuzz_http_headers) */
+    if (value == NULL || parse_digits(value, 19, &v) != 0 || v > INT64_MAX)
         return -1;
     *len = v;
     return 0;
