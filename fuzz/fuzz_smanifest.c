@@ -81,15 +81,6 @@ static void parse(char *text, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t len;
-    char *text = fz_text(data, size);
-    if (text) {
-        parse(text, size);
-        free(text);
-    }
-    if ((text = fz_reseal(data, size, &len)) != NULL) {
-        parse(text, len);
-        free(text);
-    }
+    fz_sealed(data, size, parse);
     return 0;
 }

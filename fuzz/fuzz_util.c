@@ -92,3 +92,17 @@ void fz_fail(const char *what)
     fprintf(stderr, "fuzz: broken promise: %s\n", what);
     abort();
 }
+
+void fz_sealed(const uint8_t *data, size_t size, void (*parse)(char *, size_t))
+{
+    size_t len;
+    char *text = fz_text(data, size);
+    if (text) {
+        parse(text, size);
+        free(text);
+    }
+    if ((text = fz_reseal(data, size, &len)) != NULL) {
+        parse(text, len);
+        free(text);
+    }
+}
