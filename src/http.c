@@ -111,8 +111,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     long status = status_of(r);
     if (status / 100 != 2 || r->sink_fd < 0)
         return keep_body(r, p, n, status / 100 == 2);
-    if (r->range_len > 0 && r->got + n > r->range_len)
-        return 0; /* more than asked for: fail, and retry */
+    if (r->range_len > 0 && r->got + n > r->range_len) {
+        /* the service sent more than the range: it is not what was asked
+         * for, and asking again will not change that */
+        snprintf(r->refused, sizeof r->refused, "more bytes than the %llu "
+                 "asked for", (unsigned long long)r->range_len);
+        return 0;
+    }
     for (size_t done = 0; done < n;) {
         ssize_t w = pwrite(r->sink_fd, p + done, n - done,
                            (off_t)(r->sink_off + r->got + done));
@@ -371,7 +376,10 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
         return CKPT_OK;
     }
     describe(r, c, x->st->timeout, why, sizeof why);
-    if (!transient(c, r->status) && !(c == CURLE_OK && r->status / 100 == 2))
+    /* A complete answer shorter than the range is the object's end, not a
+     * cut connection (curl reports that as CURLE_PARTIAL_FILE): the object
+     * is shorter than its manifest says, and stays so. */
+    if (!transient(c, r->status))
         return err_set(e, CKPT_ESTORAGE, "%s %s: %s", r->method, r->what, why);
     if (r->first_fail == 0)
         r->first_fail = now;
