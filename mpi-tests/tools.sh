@@ -26,8 +26,12 @@ check "a lost node leaves one copy per rank" grep -qE '^ +3 .* complete +0 +4 +0
 check "an unknown job is an error" [ $? -eq 1 ]
 "$LS" -j lsjob >/dev/null 2>&1
 check "missing -c is a usage error" [ $? -eq 2 ]
-ok "ckpt-bench runs (small)" run 2 "$top_builddir/ckpt-bench" -b 1000000 -r 1 -d "$T/bench" --json
-check "ckpt-bench JSON has every phase" python3 -c "
+ok "ckpt-bench runs (small; restored bytes checked)" run 2 "$top_builddir/ckpt-bench" -b 1000000 -r 2 -d "$T/bench" --json
+check "ckpt-bench JSON has every operation, its rounds and baselines" python3 -c "
 import json; d=json.loads(open('$T/last.log').read().strip().splitlines()[-1])
-assert all(k+'_gbs' in d for k in ['raw_write','raw_read','save_local','save_partner','restore_local','restore_partner'])"
+for k in ['save_local','save_partner','restore_local','restore_lost']:
+    o = d[k]
+    assert len(o['seconds']) == 2 and len(o['baseline_seconds']) == 2, k
+    assert o['gbs'] > 0 and o['ratio_of_medians'] > 0 and o['median_of_ratios'] > 0, k
+assert len(d['time_to_redundancy_seconds']) == 2"
 finish

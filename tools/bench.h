@@ -7,9 +7,6 @@
 #include <stdint.h>
 #include "ckpt.h"
 
-enum { RAW_WRITE, RAW_READ, SAVE_LOCAL, SAVE_PARTNER, RESTORE_LOCAL,
-       RESTORE_PARTNER, NPHASE };
-
 typedef struct {
     size_t bytes;
     int rounds, rpn, json, rank, size;
@@ -20,7 +17,6 @@ typedef struct {
     int block_mib;       /* the writeback handle's upload_block_size */
     char dir[900];
     unsigned char *buf;
-    double *t[NPHASE]; /* [rounds] slowest rank's seconds */
 } bench_t;
 
 /* A phase starts after sync(2) and a barrier: no phase pays for another's
@@ -39,7 +35,11 @@ double bench_quantile(double *v, size_t n, double q);
 struct storage;
 void bench_totals(struct storage *st, uint64_t *req, uint64_t *bytes);
 double bench_timed_save(ckpt_t *ck, int64_t step, int *rc);
+/* Byte i of this rank's data, and b->buf filled with them. */
+#define bench_byte(b, i) ((unsigned char)((i) * 131 + (size_t)(b)->rank))
+void bench_pattern(bench_t *b);
 
+int cache_bench(bench_t *b);
 int storage_bench(bench_t *b);
 int scale_bench(bench_t *b);
 

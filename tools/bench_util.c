@@ -89,3 +89,9 @@ double bench_timed_save(ckpt_t *ck, int64_t step, int *rc)
     *rc |= bench_fail(ck, "save", ckpt_save(ck, step));
     return bench_slowest(t0);
 }
+
+void bench_pattern(bench_t *b)
+{
+    for (size_t i = 0; i < b->bytes; i++)
+        b->buf[i] = bench_byte(b, i);
+}

@@ -1,6 +1,7 @@
 /* ckpt-bench: save and restore N bytes per rank for R rounds and compare,
  * in the same run and on the same file system, with the raw baseline: each
- * rank write()+fsync() of the same bytes, and read() of them back.
+ * rank write()+fsync() of the same bytes, and read() of them back
+ * (bench_cache.c).
  * With --storage URL it measures the STORAGE level instead: the stall of a
  * save in writeback mode against cache mode while uploads run, upload and
  * download throughput, and the storage requests of each step. */
@@ -8,133 +9,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *phase_name[] = {"raw write+fsync", "raw read", "save LOCAL",
-                                   "save PARTNER", "restore local",
-                                   "restore partner"};
-static const char *phase_key[] = {"raw_write", "raw_read", "save_local",
-                                  "save_partner", "restore_local",
-                                  "restore_partner"};
-
-
-static int raw_write(bench_t *b, const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    size_t off = 0;
-    if (fd < 0)
-        return -1;
-    while (off < b->bytes) {
-        size_t n = b->bytes - off < (8u << 20) ? b->bytes - off : (8u << 20);
-        ssize_t w = pwrite(fd, b->buf + off, n, (off_t)off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    fsync(fd);
-    close(fd);
-    return off == b->bytes ? 0 : -1;
-}
-
-static int raw_read(bench_t *b, const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    size_t off = 0;
-    if (fd < 0)
-        return -1;
-    while (off < b->bytes) {
-        ssize_t r = pread(fd, b->buf + off, b->bytes - off, (off_t)off);
-        if (r <= 0)
-            break;
-        off += (size_t)r;
-    }
-    close(fd);
-    return off == b->bytes ? 0 : -1;
-}
-
-/* One round: baseline, then the library at each level. */
-static int round_once(bench_t *b, int r, ckpt_t *single, ckpt_t *partner)
-{
-    char path[1000];
-    double t0;
-    int64_t got;
-    int rc = 0;
-    snprintf(path, sizeof path, "%s/raw-%d", b->dir, b->rank);
-    t0 = bench_start();
-    rc |= raw_write(b, path);
-    b->t[RAW_WRITE][r] = bench_slowest(t0);
-    t0 = bench_start();
-    rc |= raw_read(b, path);
-    b->t[RAW_READ][r] = bench_slowest(t0);
-    unlink(path);
-    t0 = bench_start();
-    rc |= bench_fail(single, "save LOCAL", ckpt_save(single, r));
-    b->t[SAVE_LOCAL][r] = bench_slowest(t0);
-    t0 = bench_start();
-    rc |= bench_fail(partner, "save PARTNER", ckpt_save(partner, r));
-    b->t[SAVE_PARTNER][r] = bench_slowest(t0);
-    t0 = bench_start();
-    rc |= bench_fail(partner, "restore local", ckpt_restore(partner, r, &got));
-    b->t[RESTORE_LOCAL][r] = bench_slowest(t0);
-    /* Lose every own copy: each rank's data then comes from its partner. */
-    snprintf(path, sizeof path, "%s/cache/bench-partner/node-%d/step-%d/rank-%d.h5",
-             b->dir, b->rank / b->rpn, r, b->rank);
-    unlink(path);
-    t0 = bench_start();
-    rc |= bench_fail(partner, "restore partner", ckpt_restore(partner, r, &got));
-    b->t[RESTORE_PARTNER][r] = bench_slowest(t0);
-    return rc;
-}
-
-/* The median over rounds of phase p's speed relative to its baseline in the
- * same round: robust against a disk whose speed drifts between rounds. */
-static double ratio(bench_t *b, int p, int base, double limit)
-{
-    double v[64];
-    int n = b->rounds < 64 ? b->rounds : 64;
-    for (int r = 0; r < n; r++)
-        v[r] = b->t[base][r] / (b->t[p][r] * limit);
-    return bench_median(v, n);
-}
-
-static void report(bench_t *b, double extra_mib)
-{
-    double gbs[NPHASE], rat[NPHASE], total = (double)b->bytes * b->size;
-    /* what each phase is compared with, and the ideal fraction of it */
-    static const int base[NPHASE] = {RAW_WRITE, RAW_READ, RAW_WRITE, RAW_WRITE,
-                                      RAW_READ, RAW_READ};
-    static const double limit[NPHASE] = {1, 1, 1, 0.5, 1, 1};
-    for (int p = 0; p < NPHASE; p++)
-        rat[p] = ratio(b, p, base[p], limit[p]);
-    for (int p = 0; p < NPHASE; p++)
-        gbs[p] = total / bench_median(b->t[p], b->rounds) / 1e9;
-    if (b->json) {
-        printf("{\"ranks\": %d, \"ranks_per_node\": %d, \"bytes_per_rank\": %zu, "
-               "\"rounds\": %d, \"extra_rss_mib\": %.1f", b->size, b->rpn, b->bytes,
-               b->rounds, extra_mib);
-        for (int p = 0; p < NPHASE; p++)
-            printf(", \"%s_gbs\": %.4f, \"%s_ratio\": %.3f", phase_key[p], gbs[p],
-                   phase_key[p], rat[p]);
-        printf("}\n");
-        return;
-    }
-    printf("ckpt-bench: %d ranks, %d per node, %.1f MiB per rank, %d rounds "
-           "(median)\n", b->size, b->rpn, (double)b->bytes / 1048576, b->rounds);
-    printf("%-18s %10s %10s  %s\n", "phase", "GB/s", "ratio", "ratio (median of per-round ratios) against");
-    for (int p = 0; p < NPHASE; p++)
-        printf("%-18s %10.3f %10.3f  %s%s\n", phase_name[p], gbs[p], rat[p],
-               phase_name[base[p]],
-               limit[p] < 1 ? " / 2 (two copies per node)" : "");
-    printf("extra memory per rank (peak RSS beyond the data): %.1f MiB\n", extra_mib);
-}
 
 static int parse(bench_t *b, int argc, char **argv)
 {
@@ -195,9 +76,6 @@ static int bad_url(const bench_t *b)
 int main(int argc, char **argv)
 {
     bench_t b = {0};
-    ckpt_t *single = NULL, *partner = NULL;
-    long base_kib, peak_kib;
-    double extra;
     int rc = 0;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &b.rank);
@@ -219,36 +97,13 @@ int main(int argc, char **argv)
     if (b.rank == 0 && (mkdir(b.dir, 0700) != 0 && errno != EEXIST))
         fprintf(stderr, "ckpt-bench: cannot create %s\n", b.dir);
     b.buf = malloc(b.bytes);
-    for (int p = 0; p < NPHASE; p++)
-        b.t[p] = calloc((size_t)b.rounds, sizeof(double));
-    for (size_t i = 0; i < b.bytes; i++)
-        b.buf[i] = (unsigned char)(i * 131 + (size_t)b.rank);
-    if (b.storage) {
-        rc = b.scale ? scale_bench(&b) : storage_bench(&b);
-        goto out;
+    if (b.buf == NULL) {
+        rc = 1;
+    } else {
+        bench_pattern(&b);
+        rc = !b.storage ? cache_bench(&b) : b.scale ? scale_bench(&b)
+                                                    : storage_bench(&b);
     }
-    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(&b, "single", "redundancy = single"), &single);
-    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(&b, "partner", ""), &partner);
-    if (rc == 0) {
-        ckpt_protect(single, "data", b.buf, b.bytes, CKPT_BYTE);
-        ckpt_protect(partner, "data", b.buf, b.bytes, CKPT_BYTE);
-        /* An unmeasured first round: virtual disks are much slower on blocks
-         * never written before, and that must not favour either side. */
-        base_kib = bench_rss_kib();
-        rc = round_once(&b, 0, single, partner);
-        for (int r = 0; r < b.rounds && rc == 0; r++)
-            rc = round_once(&b, r, single, partner);
-        peak_kib = bench_rss_kib();
-        extra = (double)(peak_kib - base_kib) / 1024;
-        MPI_Allreduce(MPI_IN_PLACE, &extra, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (rc == 0 && b.rank == 0)
-            report(&b, extra);
-    }
-    ckpt_finalize(&single);
-    ckpt_finalize(&partner);
-out:
-    for (int p = 0; p < NPHASE; p++)
-        free(b.t[p]);
     free(b.buf);
     MPI_Finalize();
     return rc ? 1 : 0;
