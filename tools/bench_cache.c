@@ -270,6 +270,8 @@ static int setup(cbench_t *c)
     }
     if (rc || !c->scratch || !c->redundancy)
         return 1;
+    /* resident before the RSS baseline: it is the raw read's, not ours */
+    memset(c->scratch, 0xee, b->bytes); /* not 0: malloc+memset(0) may become calloc */
     rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "single", "redundancy = single"),
                     &c->single);
     rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "partner", ""), &c->partner);
