@@ -38,6 +38,10 @@ double bench_timed_save(ckpt_t *ck, int64_t step, int *rc);
 /* Byte i of this rank's data, and b->buf filled with them. */
 #define bench_byte(b, i) ((unsigned char)((i) * 131 + (size_t)(b)->rank))
 void bench_pattern(bench_t *b);
+/* Collective: a restore of step into a poisoned buffer, its slowest rank's
+ * seconds; every byte is then checked (wrong data sets *rc). */
+double bench_timed_restore(bench_t *b, ckpt_t *ck, int64_t step,
+                           const char *what, int *rc);
 
 int cache_bench(bench_t *b);
 int storage_bench(bench_t *b);

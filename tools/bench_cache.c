@@ -73,29 +73,9 @@ static double baseline(cbench_t *c, int kind, int *rc)
     return bench_slowest(t0);
 }
 
-/* Collective: every byte of every rank is what was saved. */
-static int intact(cbench_t *c, const char *what)
-{
-    bench_t *b = c->b;
-    int ok = 1, all;
-    for (size_t i = 0; i < b->bytes && ok; i++)
-        ok = b->buf[i] == bench_byte(b, i);
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-    if (!all && b->rank == 0)
-        fprintf(stderr, "ckpt-bench: %s returned wrong data\n", what);
-    return all ? 0 : 1;
-}
-
 static double timed_restore(cbench_t *c, int op, int64_t r, int *rc)
 {
-    int64_t got = -1;
-    double t0, t;
-    memset(c->b->buf, 0xee, c->b->bytes);
-    t0 = bench_start();
-    *rc |= bench_fail(c->partner, ops[op].name, ckpt_restore(c->partner, r, &got));
-    t = bench_slowest(t0);
-    *rc |= intact(c, ops[op].name);
-    return t;
+    return bench_timed_restore(c->b, c->partner, r, ops[op].name, rc);
 }
 
 /* Rank 0 deletes the whole directory of the lost node. */

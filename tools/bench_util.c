@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -94,4 +95,23 @@ void bench_pattern(bench_t *b)
 {
     for (size_t i = 0; i < b->bytes; i++)
         b->buf[i] = bench_byte(b, i);
+}
+
+double bench_timed_restore(bench_t *b, ckpt_t *ck, int64_t step,
+                           const char *what, int *rc)
+{
+    int64_t got = -1;
+    int ok = 1, all;
+    double t0, t;
+    memset(b->buf, 0xee, b->bytes);
+    t0 = bench_start();
+    *rc |= bench_fail(ck, what, ckpt_restore(ck, step, &got));
+    t = bench_slowest(t0);
+    for (size_t i = 0; i < b->bytes && ok; i++)
+        ok = b->buf[i] == bench_byte(b, i);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    if (!all && b->rank == 0)
+        fprintf(stderr, "ckpt-bench: %s returned wrong data\n", what);
+    *rc |= !all;
+    return t;
 }
