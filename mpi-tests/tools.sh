@@ -33,5 +33,6 @@ for k in ['save_local','save_partner','restore_local','restore_lost']:
     o = d[k]
     assert len(o['seconds']) == 2 and len(o['baseline_seconds']) == 2, k
     assert o['gbs'] > 0 and o['ratio_of_medians'] > 0 and o['median_of_ratios'] > 0, k
-assert len(d['time_to_redundancy_seconds']) == 2"
+assert len(d['time_to_redundancy_seconds']) == 2
+assert 'device_write_gbs' in d and 'device_read_gbs' in d"
 finish

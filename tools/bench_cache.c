@@ -42,6 +42,7 @@ typedef struct {
     unsigned char *scratch;   /* the raw read's target */
     char raw[1000];           /* this rank's raw file */
     int lost_node;            /* the node lost, or -1 with one node */
+    double device[2];         /* O_DIRECT GB/s by BASE_*, 0: not possible */
     double *t[NOP], *base[NOP], *redundancy;
 } cbench_t;
 
@@ -64,6 +65,48 @@ static int raw_io(cbench_t *c, int kind)
         fsync(fd);
     close(fd);
     return off == b->bytes ? 0 : -1;
+}
+
+/* fio-style: this rank's bytes (rounded up to 8 MiB pieces) written with
+ * O_DIRECT and fsync'd, or read back with O_DIRECT, as the device does
+ * them without the page cache; aggregate GB/s, or 0 where the file system
+ * refuses O_DIRECT. */
+static double device_io(cbench_t *c, int kind)
+{
+    const size_t piece = 8u << 20;
+    bench_t *b = c->b;
+    char path[1100];
+    void *buf = NULL;
+    size_t off = 0;
+    int fd = -1, ok, all;
+    double t0, t;
+    snprintf(path, sizeof path, "%s/direct-%d", b->dir, b->rank);
+    if (posix_memalign(&buf, 4096, piece) == 0) {
+        memset(buf, 0x5a, piece);
+        fd = open(path, (kind == BASE_WRITE ? O_WRONLY | O_CREAT : O_RDONLY) |
+                        O_DIRECT, 0600);
+    }
+    t0 = bench_start();
+    while (fd >= 0 && off < b->bytes &&
+           (kind == BASE_WRITE ? pwrite(fd, buf, piece, (off_t)off)
+                               : pread(fd, buf, piece, (off_t)off)) == (ssize_t)piece)
+        off += piece;
+    if (fd >= 0 && kind == BASE_WRITE)
+        fsync(fd);
+    t = bench_slowest(t0);
+    ok = fd >= 0 && off >= b->bytes;
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    return all ? (double)off * b->size / t / 1e9 : 0;
+}
+
+/* The device's speed before and after the rounds; the faster counts. */
+static void device_baseline(cbench_t *c)
+{
+    for (int kind = BASE_WRITE; kind <= BASE_READ; kind++)
+        c->device[kind] = fmax(c->device[kind], device_io(c, kind));
 }
 
 static double baseline(cbench_t *c, int kind, int *rc)
@@ -191,6 +234,8 @@ static void report_json(const cbench_t *c, double extra)
             printf("%s%.4f", r ? ", " : "", c->base[op][r]);
         printf("]}");
     }
+    printf(", \"device_write_gbs\": %.4f, \"device_read_gbs\": %.4f",
+           c->device[BASE_WRITE], c->device[BASE_READ]);
     if (c->lost_node >= 0) {
         printf(", \"time_to_redundancy_seconds\": [");
         for (int r = 0; r < b->rounds; r++)
@@ -232,6 +277,12 @@ static void report_table(const cbench_t *c, double extra)
             printf(" %.3f", c->t[RESTORE_LOST][r] + c->redundancy[r]);
         printf("  (node %d lost; restore, then ckpt_wait PARTNER)\n", c->lost_node);
     }
+    if (c->device[BASE_WRITE] > 0 && c->device[BASE_READ] > 0)
+        printf("device (O_DIRECT, 8 MiB pieces, faster of two runs): write+fsync "
+               "%.3f GB/s, read %.3f GB/s\n", c->device[BASE_WRITE],
+               c->device[BASE_READ]);
+    else
+        printf("device (O_DIRECT): not measured, the file system refuses O_DIRECT\n");
     printf("extra memory per rank (peak RSS beyond the data): %.1f MiB\n", extra);
 }
 
@@ -270,6 +321,8 @@ static void teardown(cbench_t *c)
     if (c->partner)
         ckpt_finalize(&c->partner);
     unlink(c->raw);
+    snprintf(c->raw, sizeof c->raw, "%s/direct-%d", c->b->dir, c->b->rank);
+    unlink(c->raw);
     for (int op = 0; op < NOP; op++) {
         free(c->t[op]);
         free(c->base[op]);
@@ -289,8 +342,10 @@ int cache_bench(bench_t *b)
     base_kib = bench_rss_kib();
     if (rc == 0)
         rc = round_once(&c, -1);
+    device_baseline(&c);
     for (int r = 0; r < b->rounds && rc == 0; r++)
         rc = round_once(&c, r);
+    device_baseline(&c);
     extra = (double)(bench_rss_kib() - base_kib) / 1024;
     MPI_Allreduce(MPI_IN_PLACE, &extra, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (rc == 0 && b->rank == 0)
