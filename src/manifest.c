@@ -29,15 +29,16 @@ static void format_entry(FILE *f, const mf_entry_t *x, const rf_dataset_t *d,
         format_region(f, &d[i]);
 }
 
-int manifest_format_entries(const mf_entry_t *x, const rf_index_t *const *idx,
-                            int n, char **text, size_t *len)
+int manifest_format_entries(const mf_entry_t *x, int n, const rf_index_t *own,
+                            char **text, size_t *len)
 {
     FILE *f = open_memstream(text, len);
     if (f == NULL)
         return -1;
-    for (int i = 0; i < n; i++)
-        format_entry(f, &x[i], idx && idx[i] ? idx[i]->d : NULL,
-                     idx && idx[i] ? idx[i]->n : 0);
+    for (int i = 0; i < n; i++) {
+        int mine = x[i].own && x[i].rank == own->id.rank;
+        format_entry(f, &x[i], own->d, mine ? own->n : 0);
+    }
     return fclose(f) == 0 ? 0 : -1;
 }
 

@@ -38,10 +38,10 @@ typedef struct manifest {
 } manifest_t;
 
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e);
-/* The lines of n entries, with the datasets of own entries from idx[k]
- * (NULL: none). *text is malloc'd. */
-int manifest_format_entries(const mf_entry_t *x, const rf_index_t *const *idx,
-                            int n, char **text, size_t *len);
+/* The lines of n entries; the own entry of own->id.rank gets the datasets
+ * of `own` under it. *text is malloc'd. */
+int manifest_format_entries(const mf_entry_t *x, int n, const rf_index_t *own,
+                            char **text, size_t *len);
 /* Writes m's header and `body`, lines made by manifest_format_entries. */
 int manifest_write_body(const char *step_dir, const manifest_t *m,
                         const char *body, size_t len, ckpt_err_t *e);

@@ -569,11 +569,8 @@ static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
     rankfile_index_free(idx);
     cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, PATH_MAX);
     if (!fetched) {
-        *idx = p->own_idx;
-        idx->d = malloc(((size_t)idx->n + 1) * sizeof *idx->d);
-        if (idx->d == NULL)
-            return err_set(e, CKPT_ENOMEM, "out of memory indexing %s", path);
-        memcpy(idx->d, p->own_idx.d, (size_t)idx->n * sizeof *idx->d);
+        *idx = p->own_idx; /* taken over: the probe needs it no more */
+        memset(&p->own_idx, 0, sizeof p->own_idx);
     } else if (rankfile_index(path, idx, e) != CKPT_OK ||
                rankfile_check_id(path, idx, &want, e) != CKPT_OK) {
         return e->code;

@@ -56,15 +56,11 @@ int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
 {
     char dir[PATH_MAX], *lines = NULL, *text = NULL;
     size_t len = 0, total = 0;
-    const rf_index_t **idx = calloc((size_t)n + 1, sizeof *idx);
     manifest_t m = {.step = step, .generation = generation, .node = ck->topo.node,
                     .nnodes = ck->topo.nnodes, .nranks = ck->nranks};
     int mylen = -1;
     snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
-    for (int k = 0; idx && k < n; k++)
-        idx[k] = mine[k].own && mine[k].rank == ck->rank ? own : NULL;
-    if (idx && manifest_format_entries(mine, idx, n, &lines, &len) == 0 &&
-        len < INT_MAX)
+    if (manifest_format_entries(mine, n, own, &lines, &len) == 0 && len < INT_MAX)
         mylen = (int)len;
     gather_lines(ck->topo.node_comm, lines, mylen, &text, &total, e);
     if (e->code == CKPT_OK && topo_is_leader(&ck->topo)) {
@@ -73,7 +69,6 @@ int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
     }
     if (mylen < 0)
         err_set(e, CKPT_ENOMEM, "out of memory listing files");
-    free(idx);
     free(lines);
     free(text);
     return e->code;

@@ -387,9 +387,11 @@ static int list_committed(ckpt_t *ck, ckpt_err_t *e)
             w->list_unknown = 1;
         }
         storage_set_timeout(w->st, old);
-        for (int i = 0; i < n; i++)
-            if (sm_step_of(ck->cfg.job, names[i]) >= 0)
-                add_committed(w, sm_step_of(ck->cfg.job, names[i]));
+        for (int i = 0; i < n; i++) {
+            int64_t s = sm_step_of(ck->cfg.job, names[i]);
+            if (s >= 0)
+                add_committed(w, s);
+        }
         storage_names_free(names, n);
     }
     if (err_agree(ck->comm, e) != CKPT_OK)
