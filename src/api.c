@@ -68,7 +68,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
         cache_clean(&ck->cache, &ck->log);
     }
     report_single(ck);
-    if (err_agree(ck->comm, e) != CKPT_OK)
+    if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK)
         return e->code;
     return wb_init(ck);
 }

@@ -28,6 +28,9 @@ struct ckpt {
 };
 
 /* Collective operations (save.c, restore.c). They fill ck->err. */
+/* At init: new saves will get generations above every save the caches
+ * hold, even where this run's clock is behind an earlier run's. */
+int save_init_generation(ckpt_t *ck);
 int save_step(ckpt_t *ck, int64_t step);
 int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
 int query_latest(ckpt_t *ck, int64_t *step);

@@ -134,14 +134,24 @@ discard:
     return e->code;
 }
 
+int save_init_generation(ckpt_t *ck)
+{
+    uint64_t mine = topo_is_leader(&ck->topo) ? newest_cached_save(ck, INT64_MAX)
+                                              : 0;
+    if (MPI_Allreduce(&mine, &ck->last_generation, 1, MPI_UINT64_T, MPI_MAX,
+                      ck->comm) != MPI_SUCCESS)
+        return err_set(&ck->err, CKPT_EMPI, "MPI failed reading the caches");
+    return CKPT_OK;
+}
+
 /* A save's generation: unique, and larger than every save this handle has
- * seen or any cache holds, so that of two saves the newer is known even
- * where clocks differ. Rank 0's clock in milliseconds (good until the year
- * 2527) above 20 random bits. */
+ * seen (at init, every save the caches held: save_init_generation), so that
+ * of two saves the newer is known even where clocks differ. Rank 0's clock
+ * in milliseconds (good until the year 2527) above 20 random bits. Caches
+ * change only through this handle while it lives. */
 static int new_generation(ckpt_t *ck, uint64_t *generation, ckpt_err_t *e)
 {
-    uint64_t g = topo_is_leader(&ck->topo) ? newest_cached_save(ck, INT64_MAX) + 1
-                                           : 0;
+    uint64_t g = 0;
     if (ck->rank == 0) {
         struct timespec ts;
         uint32_t salt = 0;
@@ -150,13 +160,9 @@ static int new_generation(ckpt_t *ck, uint64_t *generation, ckpt_err_t *e)
             salt = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
         uint64_t now = ((uint64_t)ts.tv_sec * 1000 +
                         (uint64_t)ts.tv_nsec / 1000000) << 20 | (salt & 0xfffff);
-        if (now > g)
-            g = now;
-        if (g <= ck->last_generation)
-            g = ck->last_generation + 1;
+        g = now > ck->last_generation ? now : ck->last_generation + 1;
     }
-    if (MPI_Allreduce(MPI_IN_PLACE, &g, 1, MPI_UINT64_T, MPI_MAX, ck->comm) !=
-        MPI_SUCCESS)
+    if (MPI_Bcast(&g, 1, MPI_UINT64_T, 0, ck->comm) != MPI_SUCCESS)
         return err_set(e, CKPT_EMPI, "MPI failed starting a save");
     *generation = ck->last_generation = g;
     return CKPT_OK;
