@@ -136,6 +136,10 @@ int main(int argc, char **argv)
             rc = CKPT_OK;
             from = -1;
         } else if (rc == CKPT_OK) {
+            /* The restore returned as soon as the data was in place; lost
+             * copies are re-created here (a single node has no partner
+             * level to reach: CKPT_ESTATE, harmless). */
+            ckpt_wait(ck, from, CKPT_LEVEL_PARTNER);
             ckpt_level(ck, from, &level);
         }
     }

@@ -164,6 +164,9 @@ static void test_node_of_older_save(void)
     on_rank0(&f, "rm -rf %1$s/node-1 && cp -a %2$s %1$s/node-1");
     CU_ASSERT_TRUE(restores(&f, 20, 20 + AGAIN));
     CU_ASSERT_EQUAL(ckpt_level(f.ck, 20, &level), CKPT_OK);
+    CU_ASSERT_EQUAL(level, CKPT_LEVEL_LOCAL);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 20, CKPT_LEVEL_PARTNER), CKPT_OK);
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 20, &level), CKPT_OK);
     CU_ASSERT_EQUAL(level, CKPT_LEVEL_PARTNER);
     CU_ASSERT_TRUE(restores(&f, 20, 20 + AGAIN)); /* refilled with the new */
     teardown(&f);

@@ -565,7 +565,8 @@ static void manifest_out_of_range(void)
     mf_refused(ed);
 }
 
-/* The datasets a restore reads by: inside their file, under an own file. */
+/* The datasets a restore reads by: inside their file, under a file line,
+ * no name twice in one file. */
 static void manifest_regions(void)
 {
     static const edit_t ed[] = {
@@ -574,10 +575,41 @@ static void manifest_regions(void)
         {WORD(2), "region iter ", "float128"},
         {WORD(1), "region iter ", "a/b"},
         {WORD(5), "region iter ", "000000000000002"},
-        {APPEND, "file rank-0.h5", "|region x double 1 0 0000000000000001"},
+        {APPEND, "region iter ", "|region iter int32 1 0 0000000000000001"},
         {APPEND, "ranks ", "|region x double 1 0 0000000000000001"},
         {0, NULL, NULL}};
     mf_refused(ed);
+}
+
+/* An index sent with a stream: region lines alone, each inside the file. */
+static void index_lines(void)
+{
+    static const char *const bad[] = {
+        "region a double 1 0 0000000000000001",         /* no newline */
+        "region a double 1 0 0000000000000001\n\nregion b byte 1 8 "
+        "0000000000000001\n",                            /* empty line */
+        "region a double 2 10 0000000000000001\n",      /* past the end */
+        "region a/b double 1 0 0000000000000001\n",     /* not a name */
+        "region a double 1 0 1\0 0000000000000001\n"};  /* a NUL inside */
+    static const size_t badlen[] = {36, 73, 38, 39, 40};
+    char good[] = "region a double 1 0 00000000000000ff\n"
+                  "region b byte 8 8 0000000000000001\n";
+    rf_index_t idx;
+    char buf[128];
+    CU_ASSERT_EQUAL_FATAL(manifest_parse_regions(good, sizeof good - 1, 16, &idx), 0);
+    CU_ASSERT_EQUAL_FATAL(idx.n, 2);
+    CU_ASSERT_STRING_EQUAL(idx.d[1].name, "b");
+    CU_ASSERT_EQUAL(idx.d[1].off, 8);
+    CU_ASSERT_EQUAL(idx.d[0].checksum, 0xff);
+    rankfile_index_free(&idx);
+    CU_ASSERT_EQUAL(manifest_parse_regions(buf, 0, 16, &idx), 0);
+    CU_ASSERT_EQUAL(idx.n, 0);
+    rankfile_index_free(&idx);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(buf, bad[i], badlen[i]);
+        EXPECT(manifest_parse_regions(buf, badlen[i], 16, &idx) == -1,
+               "index %zu accepted", i);
+    }
 }
 
 static void manifest_absent(void)
@@ -842,6 +874,7 @@ static const struct {
     {"config", "secrets never in messages", config_secrets_not_echoed},
     {"config", "missing file, writeback without URL", config_missing_file},
     {"manifest", "good MANIFEST round trip", manifest_good},
+    {"manifest", "an index sent with a stream", index_lines},
     {"manifest", "truncated", manifest_truncated},
     {"manifest", "bad checksum", manifest_bad_checksum},
     {"manifest", "bad magic", manifest_bad_magic},
@@ -851,7 +884,7 @@ static const struct {
     {"manifest", "duplicate lines", manifest_duplicate_lines},
     {"manifest", "trailing garbage", manifest_trailing_garbage},
     {"manifest", "node or rank beyond the counts", manifest_out_of_range},
-    {"manifest", "regions inside own files", manifest_regions},
+    {"manifest", "regions inside their files, names once", manifest_regions},
     {"manifest", "absent is CKPT_ENOENT", manifest_absent},
     {"smanifest", "good storage manifest round trip", sm_good},
     {"smanifest", "truncated", sm_truncated},

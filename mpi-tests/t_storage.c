@@ -200,6 +200,7 @@ static void test_node_and_partner_lost(void)
     lose(&f, 0);
     lose(&f, 1);
     CU_ASSERT_TRUE(restored(&f, 5));
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 5, CKPT_LEVEL_PARTNER), CKPT_OK);
     tl_rank_file(path, sizeof path, f.dir, tl_rank / RPN, 5, tl_rank);
     CU_ASSERT_EQUAL(stat(path, &sb), 0);
     tl_rank_file(path, sizeof path, f.dir, (tl_rank / RPN + 1) % nodes(), 5, tl_rank);

@@ -203,15 +203,14 @@ int ckpt_wait(ckpt_t *ck, int64_t step, int level)
                    "ckpt_wait needs a step >= 0 and a level from "
                    "CKPT_LEVEL_LOCAL to CKPT_LEVEL_STORAGE"))
         return ck->err.code;
+    if (level == CKPT_LEVEL_PARTNER)
+        return wait_partner(ck, step);
     if (query_level(ck, step, &have) != CKPT_OK || have >= level)
         return ck->err.code;
     if (level == CKPT_LEVEL_STORAGE)
         return wb_wait(ck, step);
-    /* Nothing climbs the cache levels in the background: waiting would
-     * never end. */
     return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is at level %d "
-                   "and will not reach level %d (no background transfer is "
-                   "pending)", step, have, level);
+                   "and will not reach level %d", step, have, level);
 }
 
 const char *ckpt_strerror(int code)

@@ -1,5 +1,6 @@
 #include "fileio.h"
 #include "ckpt.h"
+#include "xxh.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 /* Pieces of a hashed read: large enough for few system calls, small enough
  * to stay in the CPU's cache between the read and the hash. */

@@ -35,6 +35,11 @@ int save_step(ckpt_t *ck, int64_t step);
 int restore_step(ckpt_t *ck, int64_t step, int64_t *restored);
 int query_latest(ckpt_t *ck, int64_t *step);
 int query_level(ckpt_t *ck, int64_t step, int *level);
+/* Re-creates the step's lost own files and partner copies. */
+int refill_step(ckpt_t *ck, int64_t step);
+/* Until the step has two copies in the caches (refilling them), unless it
+ * is held only in storage. */
+int wait_partner(ckpt_t *ck, int64_t step);
 /* Not collective: the newest save (generation) among this node's complete
  * steps before `before`, or 0. */
 uint64_t newest_cached_save(ckpt_t *ck, int64_t before);

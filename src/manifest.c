@@ -25,20 +25,28 @@ static void format_entry(FILE *f, const mf_entry_t *x, const rf_dataset_t *d,
 {
     fprintf(f, "file rank-%d.h5 %" PRIu64 " %016" PRIx64 " %s\n", x->rank,
             x->size, x->digest, x->own ? "own" : "copy");
-    for (int i = 0; x->own && i < nd; i++)
+    for (int i = 0; i < nd; i++)
         format_region(f, &d[i]);
 }
 
-int manifest_format_entries(const mf_entry_t *x, int n, const rf_index_t *own,
-                            char **text, size_t *len)
+int manifest_format_entries(const mf_entry_t *x, int n, char **text, size_t *len)
 {
     FILE *f = open_memstream(text, len);
     if (f == NULL)
         return -1;
-    for (int i = 0; i < n; i++) {
-        int mine = x[i].own && x[i].rank == own->id.rank;
-        format_entry(f, &x[i], own->d, mine ? own->n : 0);
-    }
+    for (int i = 0; i < n; i++)
+        format_entry(f, &x[i], x[i].idx ? x[i].idx->d : NULL,
+                     x[i].idx ? x[i].idx->n : 0);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int manifest_format_regions(const rf_index_t *idx, char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (f == NULL)
+        return -1;
+    for (int i = 0; i < idx->n; i++)
+        format_region(f, &idx->d[i]);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -162,6 +170,32 @@ static int parse_region(char *line, uint64_t size, rf_dataset_t *d)
     return d->off <= size && bytes <= size - d->off ? 0 : -1;
 }
 
+int manifest_parse_regions(char *text, size_t len, uint64_t size,
+                           rf_index_t *idx)
+{
+    size_t lines = 1;
+    char *cur = text;
+    memset(idx, 0, sizeof *idx);
+    if (memchr(text, '\0', len) != NULL || (len > 0 && text[len - 1] != '\n'))
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    if ((idx->d = calloc(lines, sizeof *idx->d)) == NULL)
+        return -2;
+    if (len == 0)
+        return 0;
+    text[len - 1] = '\0';
+    for (char *line; (line = tr_line(&cur)) != NULL;)
+        if (parse_region(line, size, &idx->d[idx->n++]) != 0) {
+            rankfile_index_free(idx);
+            return -1;
+        }
+    if ((size_t)idx->n == lines - 1) /* an empty line ends tr_line early */
+        return 0;
+    rankfile_index_free(idx);
+    return -1;
+}
+
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -199,7 +233,7 @@ static int unique(const manifest_t *m)
     return dup ? -1 : 0;
 }
 
-/* File lines, each own one followed by its region lines, to the end. */
+/* File lines, each followed by its region lines, to the end. */
 static int parse_entries(manifest_t *m, char *cur)
 {
     size_t lines = 1;
@@ -212,7 +246,7 @@ static int parse_entries(manifest_t *m, char *cur)
     for (char *line; (line = tr_line(&cur)) != NULL;) {
         if (!strncmp(line, "region ", 7)) {
             mf_entry_t *x = m->n > 0 ? &m->e[m->n - 1] : NULL;
-            if (x == NULL || !x->own ||
+            if (x == NULL ||
                 parse_region(line, x->size, &m->d[m->nd++]) != 0)
                 return -1;
             x->nregions++;

@@ -1,8 +1,9 @@
 /* A node's MANIFEST for one step: the files it holds, their sizes and
  * XXH3-64 digests, the save (job, step, generation) they belong to, and
- * under each own file its datasets (name, type, count, offset, checksum):
- * a restore reads its own file by that index, so HDF5 never parses a file
- * whose bytes were not checked first. Plain text, ending in a checksum of
+ * under each file its datasets (name, type, count, offset, checksum): a
+ * restore reads a file by that index (its own, or a copy streamed straight
+ * into the buffers), so HDF5 never parses a file whose bytes were not
+ * checked first. Plain text, ending in a checksum of
  * itself, written last and atomically: a step is complete on a node iff it
  * has a MANIFEST. */
 #ifndef CKPT_MANIFEST_H
@@ -23,7 +24,8 @@ typedef struct mf_entry {
     int own;          /* 1: this node's rank; 0: a partner copy */
     uint64_t size;
     uint64_t digest;  /* XXH3-64 of the whole rank file */
-    int first, nregions; /* own files: datasets d[first ..] of the manifest */
+    int first, nregions; /* parsed: datasets d[first ..] of the manifest */
+    const rf_index_t *idx; /* to format: the file's datasets, or NULL */
 } mf_entry_t;
 
 typedef struct manifest {
@@ -38,10 +40,15 @@ typedef struct manifest {
 } manifest_t;
 
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e);
-/* The lines of n entries; the own entry of own->id.rank gets the datasets
- * of `own` under it. *text is malloc'd. */
-int manifest_format_entries(const mf_entry_t *x, int n, const rf_index_t *own,
-                            char **text, size_t *len);
+/* The lines of n entries, each with its datasets (x->idx) under it.
+ * *text is malloc'd. */
+int manifest_format_entries(const mf_entry_t *x, int n, char **text, size_t *len);
+/* An index's region lines alone (for a stream), and back: text ends in a
+ * newline and is modified; every dataset must lie inside a file of `size`
+ * bytes. -1 malformed, -2 out of memory. */
+int manifest_format_regions(const rf_index_t *idx, char **text, size_t *len);
+int manifest_parse_regions(char *text, size_t len, uint64_t size,
+                           rf_index_t *idx);
 /* Writes m's header and `body`, lines made by manifest_format_entries. */
 int manifest_write_body(const char *step_dir, const manifest_t *m,
                         const char *body, size_t len, ckpt_err_t *e);

@@ -1,5 +1,6 @@
 #include "rankfile.h"
 #include "ckpt.h"
+#include "xxh.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "rank files store native bytes as little-endian HDF5 types"

@@ -34,6 +34,8 @@ typedef struct probe {
     rf_index_t own_idx; /* its datasets, as the MANIFEST lists them */
     int *copy_ok;      /* per client: its copy listed and of the listed size */
     mf_entry_t *copy;
+    rf_index_t *copy_idx; /* per client: the copy's datasets */
+    int nclients;
     int partner_has;   /* the partner keeps a copy of this rank's file */
     int in_storage;    /* committed in storage, not known to be another save
                           (same everywhere) */
@@ -56,6 +58,9 @@ static int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
 
 static void probe_free(probe_t *p)
 {
+    for (int k = 0; p->copy_idx && k < p->nclients; k++)
+        rankfile_index_free(&p->copy_idx[k]);
+    free(p->copy_idx);
     free(p->copy_ok);
     free(p->copy);
     sm_free(&p->sm);
@@ -211,7 +216,9 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
     p->in_storage = wb_committed(&ck->wb, step);
     p->copy_ok = calloc((size_t)t->nclients + 1, sizeof *p->copy_ok);
     p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
-    if (p->copy_ok == NULL || p->copy == NULL)
+    p->copy_idx = calloc((size_t)t->nclients + 1, sizeof *p->copy_idx);
+    p->nclients = t->nclients;
+    if (p->copy_ok == NULL || p->copy == NULL || p->copy_idx == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory probing step %" PRId64, step);
     else
         mine = node_manifest(ck, step, &m);
@@ -225,7 +232,8 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
         p->have_local = listed_and_sized(ck, &m, ck->rank, &p->own) &&
                         p->own.own && manifest_index(&m, &p->own, &p->own_idx) == 0;
         for (int k = 0; k < t->nclients; k++)
-            p->copy_ok[k] = listed_and_sized(ck, &m, t->clients[k], &p->copy[k]);
+            p->copy_ok[k] = listed_and_sized(ck, &m, t->clients[k], &p->copy[k]) &&
+                            manifest_index(&m, &p->copy[k], &p->copy_idx[k]) == 0;
     } else if (mine != 0) {
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 " on node %d is an older "
                 "save than on other nodes: not used", step, t->node);
@@ -263,6 +271,35 @@ static int verify_local(ckpt_t *ck, const probe_t *p)
     return 0;
 }
 
+static int by_offset(const void *a, const void *b)
+{
+    const seg_t *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* The plan of a file as its index describes it: the datasets' bytes are
+ * DATA, whatever lies between them is META, read from the file now. */
+static int plan_from_index(plan_t *pl, int fd, const mf_entry_t *x,
+                           const char *path, ckpt_err_t *e)
+{
+    const rf_index_t *idx = x->idx;
+    seg_t *segs = calloc((size_t)idx->n + 1, sizeof *segs);
+    int n = 0;
+    if (segs == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory planning %s", path);
+    for (int i = 0; i < idx->n; i++) {
+        uint64_t len = idx->d[i].count * type_size((ckpt_type_t)idx->d[i].type);
+        if (len > 0)
+            segs[n++] = (seg_t){.off = idx->d[i].off, .len = len, .kind = SEG_DATA};
+    }
+    qsort(segs, (size_t)n, sizeof *segs, by_offset);
+    plan_build(pl, fd, x->size, segs, n, path, e);
+    free(segs);
+    return e->code;
+}
+
+/* A stream of the file `x` of `rank` (with its index), checked against its
+ * digest as it is read. */
 static void open_source(ckpt_t *ck, int64_t step, int rank, const mf_entry_t *x,
                         ostream_t *o, plan_t *pl, char *path)
 {
@@ -272,20 +309,23 @@ static void open_source(ckpt_t *ck, int64_t step, int rank, const mf_entry_t *x,
     o->src_path = path;
     o->local_fd = -1;
     o->plan = pl;
+    o->idx = x->idx;
     o->check = 1;
     o->expect = x->digest;
-    if (o->src_fd < 0 || plan_whole_file(pl, x->size, &e) != CKPT_OK)
+    if (o->src_fd < 0 || x->idx == NULL ||
+        plan_from_index(pl, o->src_fd, x, path, &e) != CKPT_OK)
         o->failed = 1;
 }
 
 /* Streams files: this rank sends `nsend` files (rank numbers in send_rank,
- * entries in send_x) to peers send_peer, and receives into its own node
- * directory the files of recv_rank[] from recv_peer[]. Received files are
- * renamed into place; their entries are returned in recv_x. */
+ * entries with their indexes in send_x) to peers send_peer, and receives
+ * into its own node directory the files of recv_rank[] from recv_peer[].
+ * Received files are renamed into place; their entries are returned in
+ * recv_x, their indexes (as the senders named them) in recv_idx. */
 static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
                       const int *send_rank, const mf_entry_t *send_x, int nrecv,
                       const int *recv_peer, const int *recv_rank,
-                      mf_entry_t *recv_x, ckpt_err_t *e)
+                      mf_entry_t *recv_x, rf_index_t *recv_idx, ckpt_err_t *e)
 {
     ostream_t *o = calloc((size_t)nsend + 1, sizeof *o);
     istream_t *in = calloc((size_t)nrecv + 1, sizeof *in);
@@ -318,6 +358,7 @@ static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
         char *final = paths[nsend + nrecv + k];
         recv_x[k] = (mf_entry_t){.rank = recv_rank[k], .size = in[k].size,
                                  .digest = in[k].digest};
+        recv_idx[k] = in[k].idx;
         cache_rank_path(&ck->cache, step, recv_rank[k], 0, final, PATH_MAX);
         if (in[k].err.code != CKPT_OK) {
             err_set(e, in[k].err.code, "%s", in[k].err.msg);
@@ -336,35 +377,134 @@ out:
     return e->code;
 }
 
-/* The partner sends this rank its copy where this rank's own is bad. */
-static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+/* Which clients need their copy sent (each tells its partner `need`): their
+ * ranks into peer[], their entries into x[]; the count, or -1. */
+static int clients_in_need(ckpt_t *ck, probe_t *p, int need, int *peer,
+                           mf_entry_t *x, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
     int *needs = calloc((size_t)t->nclients + 1, sizeof *needs), ns = 0;
-    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer);
-    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
-    int *rk = calloc((size_t)t->nclients + 1, sizeof *rk);
-    if (!needs || !peer || !x || !rk)
-        err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
+    if (needs == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory asking the partner");
     else if (partner_tell_partner(t, ck->comm, need, needs))
         err_set(e, CKPT_EMPI, "MPI failed asking the partner");
     for (int k = 0; e->code == CKPT_OK && k < t->nclients; k++)
         if (needs[k]) {
-            peer[ns] = rk[ns] = t->clients[k];
-            x[ns++] = p->copy[k];
+            peer[ns] = t->clients[k];
+            x[ns] = p->copy[k];
+            x[ns++].idx = &p->copy_idx[k];
         }
-    if (e->code == CKPT_OK)
-        move_files(ck, p->step, ns, peer, rk, x, need, &t->partner, &ck->rank,
-                   &p->own, e);
+    free(needs);
+    return e->code == CKPT_OK ? ns : -1;
+}
+
+/* The partner sends this rank its copy, as a file, where its own is gone. */
+static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer), ns;
+    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
+    rf_index_t shipped = {0};
+    if (!peer || !x)
+        err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
+    if ((ns = clients_in_need(ck, p, need, peer, x, e)) >= 0)
+        move_files(ck, p->step, ns, peer, peer, x, need, &t->partner, &ck->rank,
+                   &p->own, &shipped, e);
+    rankfile_index_free(&shipped); /* the file's own attributes decide */
     if (need && e->code == CKPT_OK) {
         p->own.own = 1;
         log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": fetched own data from "
                 "partner rank %d", p->step, t->partner);
     }
-    free(needs);
     free(peer);
     free(x);
-    free(rk);
+    return e->code;
+}
+
+typedef struct placing {
+    ckpt_t *ck;
+    int64_t step;
+} placing_t;
+
+static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
+                         ckpt_err_t *e);
+
+/* Where a copy streamed for a restore lands: each DATA segment in the
+ * buffer of the region its dataset is protected as. The datasets must be
+ * the protected regions, and the segments exactly their bytes, in order. */
+static int place_regions(void *ctx, const rf_index_t *idx, const plan_t *pl,
+                         unsigned char **dst, ckpt_err_t *e)
+{
+    placing_t *pc = ctx;
+    uint64_t end = 0;
+    int ndata = 0, nonempty = 0;
+    if (check_regions(pc->ck, idx, pc->step, e) != CKPT_OK)
+        return e->code;
+    for (int i = 0; i < idx->n; i++)
+        nonempty += idx->d[i].count > 0;
+    for (int i = 0; i < pl->nseg; i++) {
+        const seg_t *s = &pl->seg[i];
+        const rf_dataset_t *d = NULL;
+        if (s->off < end)
+            break;
+        end = s->off + s->len;
+        if (s->kind == SEG_META)
+            continue;
+        for (int k = 0; k < idx->n && d == NULL; k++)
+            if (idx->d[k].off == s->off)
+                d = &idx->d[k];
+        if (d == NULL || s->len != d->count * type_size((ckpt_type_t)d->type))
+            break;
+        dst[i] = region_find(&pc->ck->regions, d->name)->buf;
+        ndata++;
+    }
+    if (ndata != nonempty || end != pl->size)
+        return err_set(e, CKPT_ECORRUPT, "the copy of rank %d's file does not "
+                       "match its index", pc->ck->rank);
+    return CKPT_OK;
+}
+
+/* The partner streams its copy of this rank's file straight into the
+ * buffers where this rank needs it: no file is written, and the copy's
+ * digest is checked as it arrives (bytes that fail it stay in the buffers
+ * until a good copy overwrites them). */
+static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+{
+    const topo_t *t = &ck->topo;
+    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer), ns;
+    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
+    ostream_t *o = calloc((size_t)t->nclients + 1, sizeof *o);
+    plan_t *pl = calloc((size_t)t->nclients + 1, sizeof *pl);
+    char (*paths)[PATH_MAX] = calloc((size_t)t->nclients + 1, PATH_MAX);
+    placing_t pc = {.ck = ck, .step = p->step};
+    istream_t in = {.peer = t->partner, .place = place_regions, .ctx = &pc};
+    if (!peer || !x || !o || !pl || !paths)
+        err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
+    if ((ns = clients_in_need(ck, p, need, peer, x, e)) < 0)
+        goto out;
+    for (int k = 0; k < ns; k++) {
+        o[k].peer = peer[k];
+        o[k].chunk = stream_chunk(topo_fan_in(t, peer[k]));
+        open_source(ck, p->step, peer[k], &x[k], &o[k], &pl[k], paths[k]);
+    }
+    stream_run(ck->comm, o, ns, &in, need);
+    for (int k = 0; k < ns; k++) {
+        if (o[k].src_fd >= 0)
+            close(o[k].src_fd);
+        plan_free(&pl[k]);
+    }
+    rankfile_index_free(&in.idx);
+    if (need && in.err.code != CKPT_OK)
+        err_set(e, in.err.code, "%s", in.err.msg);
+    else if (need)
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": own data streamed from "
+                "partner rank %d", p->step, t->partner);
+out:
+    free(peer);
+    free(x);
+    free(o);
+    free(pl);
+    free(paths);
     return e->code;
 }
 
@@ -478,58 +618,74 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
     return e->code;
 }
 
-/* Where a client's copy is missing, the client sends its file again, and
- * every node lists what it now holds. Failure here only lowers the level. */
-static void refill_partner_copies(ckpt_t *ck, probe_t *p, int fetched,
-                                  const rf_index_t *idx)
+
+/* Collective: lists in the node MANIFESTs what the nodes now hold: this
+ * rank's own file if own_here (indexed by own_idx), and the copies it
+ * keeps. With `move`, clients whose copy is missing first send their files
+ * again. A node rewrites its MANIFEST only where something changed. */
+static int relist(ckpt_t *ck, probe_t *p, int own_here, int changed,
+                  const rf_index_t *own_idx, int move, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    ckpt_err_t e = {0};
-    int want_up = 0, nr = 0, changed = fetched, any;
+    int want_up = 0, nr = 0, any = 0, n = 0;
     int *missing = calloc((size_t)t->nclients + 1, sizeof *missing);
     int *peer = calloc((size_t)t->nclients + 1, sizeof *peer);
     mf_entry_t *got = calloc((size_t)t->nclients + 1, sizeof *got);
     mf_entry_t *mine = calloc((size_t)t->nclients + 2, sizeof *mine);
-    int n = 0;
-    if (!missing || !peer || !got || !mine)
+    rf_index_t *got_idx = calloc((size_t)t->nclients + 1, sizeof *got_idx);
+    mf_entry_t own = p->own;
+    own.idx = own_idx;
+    if (!missing || !peer || !got || !mine || !got_idx) {
+        err_set(e, CKPT_ENOMEM, "out of memory refilling copies");
         goto out;
-    for (int k = 0; k < t->nclients; k++)
+    }
+    for (int k = 0; move && k < t->nclients; k++)
         if ((missing[k] = !p->copy_ok[k]))
             peer[nr++] = t->clients[k];
-    partner_tell_clients(t, ck->comm, missing, &want_up, 0);
-    move_files(ck, p->step, want_up, &t->partner, &ck->rank, &p->own, nr, peer,
-               peer, got, &e);
+    if (move && partner_tell_clients(t, ck->comm, missing, &want_up, 0) == 0)
+        move_files(ck, p->step, want_up, &t->partner, &ck->rank, &own, nr, peer,
+                   peer, got, got_idx, e);
     changed |= nr > 0;
-    mine[n++] = p->own;
+    if (own_here)
+        mine[n++] = own;
     for (int k = 0, j = 0; k < t->nclients; k++)
-        if (!missing[k])
-            mine[n++] = p->copy[k];
-        else if (e.code == CKPT_OK)
-            mine[n++] = got[j++];
+        if (p->copy_ok[k]) {
+            mine[n] = p->copy[k];
+            mine[n++].idx = &p->copy_idx[k];
+        } else if (missing[k] && e->code == CKPT_OK) {
+            mine[n] = got[j];
+            mine[n++].idx = &got_idx[j++];
+        }
     MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, t->node_comm);
     if (any)
-        step_commit_node(ck, p->step, p->gen, mine, n, idx, &e);
-    if (err_agree(ck->comm, &e) != CKPT_OK)
-        log_msg(&ck->log, LOG_WARN, "step %" PRId64 " restored but not fully "
-                "refilled: %s", p->step, e.msg);
+        step_commit_node(ck, p->step, p->gen, mine, n, e);
 out:
+    for (int j = 0; got_idx && j < nr; j++)
+        rankfile_index_free(&got_idx[j]);
     free(missing);
     free(peer);
     free(got);
     free(mine);
+    free(got_idx);
+    return e->code;
 }
 
-/* Collective: ranks with `need` get a good copy of their file into their
- * cache, from the partner or else from storage. CKPT_OK; NOT_AVAILABLE if
+/* Collective: ranks with `need` get a good copy of their data from the
+ * partner (into a file with to_file, else straight into the buffers) or
+ * else from storage (a file; *stored says so). CKPT_OK; NOT_AVAILABLE if
  * some rank has none (an older step may do); or an error. */
-static int obtain(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *stored,
+                  ckpt_err_t *e)
 {
     int from_partner = need && p->partner_has, from_storage;
     double t = log_now();
     if (!all(ck, !need || p->partner_has || p->in_storage))
         return NOT_AVAILABLE;
-    fetch_from_partner(ck, p, from_partner, e);
-    log_lap(&ck->log, "restore: fetch from partner", &t);
+    if (to_file)
+        fetch_from_partner(ck, p, from_partner, e);
+    else
+        stream_from_partner(ck, p, from_partner, e);
+    log_lap(&ck->log, "restore: from partner", &t);
     from_storage = need && !from_partner;
     if (from_partner && e->code == CKPT_ECORRUPT && p->in_storage) {
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; reading storage",
@@ -547,22 +703,23 @@ static int obtain(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
     if (fetch_from_storage(ck, p, from_storage, e) == NOT_AVAILABLE)
         return NOT_AVAILABLE;
     ck->storage_read_s = log_now() - t;
-    log_lap(&ck->log, "restore: fetch from storage", &t);
+    log_lap(&ck->log, "restore: from storage", &t);
     if (err_agree(ck->comm, e) != CKPT_OK) {
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
                 " cannot be read from storage: %s", p->step, e->msg);
         err_clear(e);
         return NOT_AVAILABLE;
     }
+    *stored = from_storage;
     return CKPT_OK;
 }
 
-/* This rank's file indexed and its regions compared; no buffer touched.
- * The own file's index is its MANIFEST's: HDF5 parses only a file fetched
- * from another copy, whose bytes were checked against a digest, and the
- * file must then prove in its attributes that it is this save's. */
-static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
-                     int fetched, ckpt_err_t *e)
+/* This rank's file indexed; no buffer touched. The own file's index is its
+ * MANIFEST's: HDF5 parses only a file fetched from another copy, whose
+ * bytes were checked against a digest, and the file must then prove in its
+ * attributes that it is this save's. */
+static int index_file(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
+                      int fetched, ckpt_err_t *e)
 {
     rf_id_t want = {.step = p->step, .generation = p->gen, .rank = ck->rank};
     snprintf(want.job, sizeof want.job, "%s", ck->cfg.job);
@@ -571,10 +728,18 @@ static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
     if (!fetched) {
         *idx = p->own_idx; /* taken over: the probe needs it no more */
         memset(&p->own_idx, 0, sizeof p->own_idx);
-    } else if (rankfile_index(path, idx, e) != CKPT_OK ||
-               rankfile_check_id(path, idx, &want, e) != CKPT_OK) {
-        return e->code;
+    } else if (rankfile_index(path, idx, e) == CKPT_OK) {
+        rankfile_check_id(path, idx, &want, e);
     }
+    return e->code;
+}
+
+/* index_file, and the regions compared with those protected now. */
+static int index_own(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
+                     int fetched, ckpt_err_t *e)
+{
+    if (index_file(ck, p, idx, path, fetched, e) != CKPT_OK)
+        return e->code;
     return check_regions(ck, idx, p->step, e);
 }
 
@@ -590,56 +755,95 @@ static int settle(ckpt_t *ck, const probe_t *p, ckpt_err_t *e)
     return NOT_AVAILABLE;
 }
 
-/* Collective: where *bad, the second copy replaces the own file; then those
- * ranks index it and fill the buffers from it again. */
-static int replace_bad(ckpt_t *ck, probe_t *p, rf_index_t *idx, char *path,
-                       int *bad, ckpt_err_t *e)
+
+/* A damaged own file goes once its data came from elsewhere, so that the
+ * level says what is left and ckpt_wait can re-create it. */
+static void drop_own(ckpt_t *ck, const probe_t *p)
 {
-    int rc = obtain(ck, p, *bad, e), again = 0;
-    if (rc != CKPT_OK)
-        return rc;
-    if (*bad && index_own(ck, p, idx, path, 1, e) == CKPT_OK)
-        copy_regions(ck, idx, path, 0, 0, &again, e);
-    return settle(ck, p, e);
+    char path[PATH_MAX];
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_msg(&ck->log, LOG_WARN, "cannot remove damaged %s: %s", path,
+                strerror(errno));
 }
 
 /* Restores step S, or reports NOT_AVAILABLE for an older try. With
- * restore_check = inline, a rank whose data has a second copy (partner or
- * storage) checks its own file while copying it, each dataset against its
- * checksum: one pass over the data. If that fails, the second copy rewrites
- * the buffers. Otherwise a rank verifies its file first, so that damage
- * never reaches its buffers. */
+ * restore_check = inline, a rank with its own file copies it into the
+ * buffers in one pass, each dataset checked as it is copied; where the own
+ * file is gone or fails, the partner streams its copy straight into the
+ * buffers, checked as it arrives, or else storage supplies the file. With
+ * first, every file is checked whole, and a second copy lands in a file,
+ * before any byte reaches a buffer. Lost copies are not re-created here
+ * (ckpt_wait at CKPT_LEVEL_PARTNER does it): data first. */
 static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 {
     char path[PATH_MAX];
     rf_index_t idx = {0};
-    int second = p->partner_has || p->in_storage, trusting, fetched, bad = 0;
-    int rc;
+    int second = p->partner_has || p->in_storage, need, bad = 0, stored = 0;
+    int first = ck->cfg.restore_check == CHECK_FIRST, wrote = 0, again = 0, rc;
     double t = log_now();
     if (!all(ck, p->have_local || second))
         return NOT_AVAILABLE;
-    trusting = p->have_local && second && ck->cfg.restore_check == CHECK_INLINE;
-    fetched = !p->have_local || (!trusting && !verify_local(ck, p));
-    log_lap(&ck->log, "restore: verify own copy", &t);
-    if ((rc = obtain(ck, p, fetched, e)) != CKPT_OK)
-        return rc;
-    index_own(ck, p, &idx, path, fetched, e);
-    log_lap(&ck->log, "restore: index and compare", &t);
+    need = !p->have_local || (first && !verify_local(ck, p));
+    if (!need)
+        index_own(ck, p, &idx, path, 0, e);
+    if ((rc = settle(ck, p, e)) != CKPT_OK) /* no buffer touched yet */
+        goto out;
+    if (!first && !need)
+        copy_regions(ck, &idx, path, 1, second, &bad, e);
     if ((rc = settle(ck, p, e)) != CKPT_OK)
         goto out;
-    copy_regions(ck, &idx, path, trusting && !fetched, second && !fetched,
-                 &bad, e);
-    if ((rc = settle(ck, p, e)) == CKPT_OK && !all(ck, !bad)) {
-        fetched |= bad;
-        rc = replace_bad(ck, p, &idx, path, &bad, e);
+    log_lap(&ck->log, "restore: own copy", &t);
+    if (!all(ck, !need && !bad)) {
+        rc = obtain(ck, p, need || bad, first, &stored, e);
+        wrote = stored || (first && need);
+        log_lap(&ck->log, "restore: second copy", &t);
     }
-    log_lap(&ck->log, "restore: copy", &t);
-    if (rc == CKPT_OK && e->code == CKPT_OK)
-        refill_partner_copies(ck, p, fetched, &idx);
-    log_lap(&ck->log, "restore: refill", &t);
+    if (rc == CKPT_OK && wrote)
+        index_own(ck, p, &idx, path, 1, e);
+    if (rc == CKPT_OK && (rc = settle(ck, p, e)) == CKPT_OK &&
+        (wrote || (first && !need)))
+        copy_regions(ck, &idx, path, 0, 0, &again, e);
+    if (rc != CKPT_OK || (rc = settle(ck, p, e)) != CKPT_OK)
+        goto out;
+    if (bad && !wrote)
+        drop_own(ck, p);
+    if (!all(ck, !wrote)) {
+        ckpt_err_t why = {0};
+        relist(ck, p, (!need && !bad) || wrote, wrote, &idx, 0, &why);
+        if (err_agree(ck->comm, &why) != CKPT_OK)
+            log_msg(&ck->log, LOG_WARN, "step %" PRId64 " restored but the "
+                    "files it fetched are not listed: %s", p->step, why.msg);
+    }
 out:
     rankfile_index_free(&idx);
     return rc != CKPT_OK ? rc : e->code;
+}
+
+/* Collective: the step's lost copies re-created in this layout, from the
+ * partners' copies or else from storage. */
+int refill_step(ckpt_t *ck, int64_t step)
+{
+    ckpt_err_t *e = &ck->err;
+    char path[PATH_MAX];
+    rf_index_t idx = {0};
+    probe_t p;
+    int stored = 0, need, rc;
+    if (probe_step(ck, step, &p, e) != CKPT_OK)
+        return e->code;
+    need = !p.have_local;
+    rc = obtain(ck, &p, need, 1, &stored, e);
+    if (rc == NOT_AVAILABLE)
+        err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
+                "recoverable", step, ck->cfg.job);
+    else if (rc == CKPT_OK)
+        index_file(ck, &p, &idx, path, need, e);
+    if (err_agree(ck->comm, e) == CKPT_OK)
+        relist(ck, &p, 1, need, &idx, 1, e);
+    err_agree(ck->comm, e);
+    rankfile_index_free(&idx);
+    probe_free(&p);
+    return e->code;
 }
 
 /* Collective: newest step <= bound on any node (or committed in storage),
@@ -724,17 +928,50 @@ int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
     return newest_usable(ck, 1, step, own, generation);
 }
 
-int query_level(ckpt_t *ck, int64_t step, int *level)
+/* Collective: the step's level in the caches on the worst-off rank
+ * (lowest) and on the best-off one (highest). */
+static int cache_level(ckpt_t *ck, int64_t step, int *lowest, int *highest)
 {
     probe_t p;
-    int copies, mine, lowest;
+    int copies, mine;
     if (probe_step(ck, step, &p, &ck->err) != CKPT_OK)
         return ck->err.code;
     copies = p.have_local + p.partner_has;
     mine = copies == 0 ? CKPT_LEVEL_NONE
            : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
     probe_free(&p);
-    MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, ck->comm);
+    MPI_Allreduce(&mine, lowest, 1, MPI_INT, MPI_MIN, ck->comm);
+    MPI_Allreduce(&mine, highest, 1, MPI_INT, MPI_MAX, ck->comm);
+    return CKPT_OK;
+}
+
+int query_level(ckpt_t *ck, int64_t step, int *level)
+{
+    int lowest, highest;
+    if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
+        return ck->err.code;
     *level = wb_committed(&ck->wb, step) ? CKPT_LEVEL_STORAGE : lowest;
+    return CKPT_OK;
+}
+
+int wait_partner(ckpt_t *ck, int64_t step)
+{
+    int lowest, highest;
+    if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
+        return ck->err.code;
+    if (lowest >= CKPT_LEVEL_PARTNER ||
+        (highest == CKPT_LEVEL_NONE && wb_committed(&ck->wb, step)))
+        return CKPT_OK; /* two copies, or only in storage: nothing to refill */
+    if (ck->topo.partner < 0)
+        return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " cannot reach "
+                       "level %d: no partner copies in this layout", step,
+                       CKPT_LEVEL_PARTNER);
+    if (refill_step(ck, step) != CKPT_OK ||
+        cache_level(ck, step, &lowest, &highest) != CKPT_OK)
+        return ck->err.code;
+    if (lowest < CKPT_LEVEL_PARTNER)
+        return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is at level %d "
+                       "in the caches: its copies could not be re-created",
+                       step, lowest);
     return CKPT_OK;
 }

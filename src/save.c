@@ -39,7 +39,7 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     if (fd < 0)
         err_sys(e, errno, "open %s", s->tmp);
     s->out = (ostream_t){.peer = t->partner, .plan = &s->plan, .src_fd = -1,
-                         .local_fd = fd, .local_path = s->tmp,
+                         .local_fd = fd, .local_path = s->tmp, .idx = &s->idx,
                          .chunk = stream_chunk(t->partner >= 0
                                                    ? topo_fan_in(t, t->partner)
                                                    : 1),
@@ -88,13 +88,13 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     if (mine == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory committing step");
     mine[0] = (mf_entry_t){.rank = ck->rank, .own = 1, .size = s->plan.size,
-                           .digest = s->out.digest};
+                           .digest = s->out.digest, .idx = &s->idx};
     for (int k = 0; k < t->nclients; k++)
         mine[k + 1] = (mf_entry_t){.rank = t->clients[k], .own = 0,
                                    .size = s->in[k].size,
-                                   .digest = s->in[k].digest};
-    step_commit_node(ck, s->step, s->generation, mine, t->nclients + 1,
-                     &s->idx, e);
+                                   .digest = s->in[k].digest,
+                                   .idx = &s->in[k].idx};
+    step_commit_node(ck, s->step, s->generation, mine, t->nclients + 1, e);
     free(mine);
     return e->code;
 }
@@ -194,6 +194,8 @@ int save_step(ckpt_t *ck, int64_t step)
     wb_after_save(ck, saved, step, s.generation, s.plan.size, s.out.digest);
     plan_free(&s.plan);
     rankfile_index_free(&s.idx);
+    for (int k = 0; s.in && k < t->nclients; k++)
+        rankfile_index_free(&s.in[k].idx);
     free(s.in);
     free(s.in_path);
     return e->code;

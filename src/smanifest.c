@@ -2,12 +2,12 @@
 #include "manifest.h"
 #include "textrec.h"
 #include "ckpt.h"
+#include "xxh.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #define MAGIC "ckpt-storage-manifest 2"
 /* The shortest object or range line: a count claimed beyond len / this

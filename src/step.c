@@ -51,8 +51,7 @@ static int gather_lines(MPI_Comm nc, const char *mine, int len, char **text,
 }
 
 int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
-                     const mf_entry_t *mine, int n, const rf_index_t *own,
-                     ckpt_err_t *e)
+                     const mf_entry_t *mine, int n, ckpt_err_t *e)
 {
     char dir[PATH_MAX], *lines = NULL, *text = NULL;
     size_t len = 0, total = 0;
@@ -60,7 +59,7 @@ int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
                     .nnodes = ck->topo.nnodes, .nranks = ck->nranks};
     int mylen = -1;
     snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
-    if (manifest_format_entries(mine, n, own, &lines, &len) == 0 && len < INT_MAX)
+    if (manifest_format_entries(mine, n, &lines, &len) == 0 && len < INT_MAX)
         mylen = (int)len;
     gather_lines(ck->topo.node_comm, lines, mylen, &text, &total, e);
     if (e->code == CKPT_OK && topo_is_leader(&ck->topo)) {

@@ -1,6 +1,8 @@
 #include "stream.h"
 #include "fileio.h"
+#include "manifest.h"
 #include "ckpt.h"
+#include "xxh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 enum { TAG_PLAN = 7301, TAG_DATA = 7302, TAG_FIN = 7303 };
 enum { NSLOT = 2 };
@@ -18,6 +19,7 @@ typedef struct piece {
     uint64_t off, len;
     const unsigned char *src; /* META: bytes in plan->meta; DATA: memory src */
     int data;                 /* DATA chunk number + 1, or 0 for META */
+    int seg;                  /* the plan's segment */
 } piece_t;
 
 typedef struct slot {
@@ -29,6 +31,7 @@ typedef struct slot {
 /* State shared by both directions: the walk through the pieces. */
 typedef struct walk {
     piece_t *p;
+    int *data_at;  /* piece of each DATA chunk */
     int n, next, ndata;
     int fd;
     const char *path;
@@ -36,8 +39,9 @@ typedef struct walk {
     slot_t slot[NSLOT];
 } walk_t;
 
+/* Then the plan, then idx_len bytes of the index's region lines. */
 typedef struct {
-    uint64_t status, chunk;
+    uint64_t status, chunk, idx_len;
 } plan_hdr_t;
 
 /* The end of a stream: the sender's outcome, and its message, so that the
@@ -69,12 +73,18 @@ static int make_pieces(walk_t *w, const plan_t *pl, size_t chunk)
                 .off = s->off + o, .len = n,
                 .src = s->kind == SEG_META ? meta
                        : s->src ? (const unsigned char *)s->src + o : NULL,
-                .data = s->kind == SEG_DATA ? ++w->ndata : 0};
+                .data = s->kind == SEG_DATA ? ++w->ndata : 0, .seg = i};
             if (s->kind == SEG_META)
                 meta += n;
         }
     }
-    return w->p ? 0 : -1;
+    if (w->p == NULL ||
+        (w->data_at = malloc(((size_t)w->ndata + 1) * sizeof *w->data_at)) == NULL)
+        return -1;
+    for (int k = 0; k < w->n; k++)
+        if (w->p[k].data)
+            w->data_at[w->p[k].data - 1] = k;
+    return 0;
 }
 
 static void walk_free(walk_t *w)
@@ -84,6 +94,7 @@ static void walk_free(walk_t *w)
     }
     XXH3_freeState(w->hash);
     free(w->p);
+    free(w->data_at);
 }
 
 static void walk_init(walk_t *w, int fd, const char *path)
@@ -129,26 +140,33 @@ static void send_plan(MPI_Comm comm, osend_t *s, unsigned char **msg,
                       MPI_Request *req)
 {
     ostream_t *o = s->o;
-    size_t len = 0;
+    size_t len = 0, ilen = 0;
     unsigned char *body = NULL;
+    char *itext = NULL;
     plan_hdr_t h = {.status = (uint64_t)(o->failed != 0), .chunk = o->chunk};
-    if (!o->failed && plan_pack(o->plan, &body, &len) != CKPT_OK) {
+    if (!o->failed && (plan_pack(o->plan, &body, &len) != CKPT_OK ||
+                       (o->idx && manifest_format_regions(o->idx, &itext, &ilen)))) {
         h.status = 1;
         err_set(&o->err, CKPT_ENOMEM, "out of memory packing a plan");
     }
-    *msg = malloc(sizeof h + len);
+    h.idx_len = ilen;
+    *msg = malloc(sizeof h + len + ilen);
     if (*msg == NULL) { /* cannot even refuse: send the bare header */
         MPI_Send(&h, sizeof h, MPI_BYTE, o->peer, TAG_PLAN, comm);
         *req = MPI_REQUEST_NULL;
         free(body);
+        free(itext);
         return;
     }
     memcpy(*msg, &h, sizeof h);
     if (len)
         memcpy(*msg + sizeof h, body, len);
+    if (ilen)
+        memcpy(*msg + sizeof h + len, itext, ilen);
     free(body);
-    MPI_Isend(*msg, (int)(sizeof h + (h.status ? 0 : len)), MPI_BYTE, o->peer,
-              TAG_PLAN, comm, req);
+    free(itext);
+    MPI_Isend(*msg, (int)(sizeof h + (h.status ? 0 : len + ilen)), MPI_BYTE,
+              o->peer, TAG_PLAN, comm, req);
 }
 
 /* Hashes, writes locally and sends the next piece; 0 if it must wait. */
@@ -189,18 +207,47 @@ typedef struct {
     int posted;   /* DATA chunks for which a receive was posted */
     int refused;  /* the sender sent no data */
     size_t chunk;
+    unsigned char **dst; /* per segment: DATA goes here (place), or NULL */
 } orecv_t;
+
+/* Where DATA chunk k is received: into the caller's memory, or a slot. */
+static unsigned char *chunk_target(orecv_t *r, int k, slot_t *sl, int *len)
+{
+    const piece_t *p = &r->w.p[r->w.data_at[k]];
+    const seg_t *s = &r->plan.seg[p->seg];
+    *len = (int)(r->dst ? p->len : r->chunk);
+    return r->dst ? r->dst[p->seg] + (p->off - s->off) : sl->buf;
+}
 
 static void post_recv(MPI_Comm comm, orecv_t *r)
 {
     walk_t *w = &r->w;
     while (r->posted < w->ndata) {
         slot_t *sl = &w->slot[r->posted % NSLOT];
+        unsigned char *to;
+        int len;
         if (sl->req != MPI_REQUEST_NULL || sl->done)
             return;
-        MPI_Irecv(sl->buf, (int)r->chunk, MPI_BYTE, r->i->peer, TAG_DATA, comm,
-                  &sl->req);
+        to = chunk_target(r, r->posted, sl, &len);
+        MPI_Irecv(to, len, MPI_BYTE, r->i->peer, TAG_DATA, comm, &sl->req);
         r->posted++;
+    }
+}
+
+/* With a place function, DATA goes to the memory it names; where it
+ * refuses, the data is still taken, into the slots, and dropped. */
+static void place_data(orecv_t *r)
+{
+    istream_t *in = r->i;
+    if (in->place == NULL)
+        return;
+    r->dst = calloc((size_t)r->plan.nseg + 1, sizeof *r->dst);
+    if (r->dst == NULL)
+        err_set(&in->err, CKPT_ENOMEM, "out of memory receiving from rank %d",
+                in->peer);
+    else if (in->place(in->ctx, &in->idx, &r->plan, r->dst, &in->err) != CKPT_OK) {
+        free(r->dst);
+        r->dst = NULL;
     }
 }
 
@@ -210,6 +257,7 @@ static void recv_plan(MPI_Comm comm, orecv_t *r)
     MPI_Status st;
     plan_hdr_t h;
     int len;
+    size_t body;
     unsigned char *msg;
     MPI_Probe(in->peer, TAG_PLAN, comm, &st);
     MPI_Get_count(&st, MPI_BYTE, &len);
@@ -224,15 +272,23 @@ static void recv_plan(MPI_Comm comm, orecv_t *r)
         return;
     }
     memcpy(&h, msg, sizeof h);
+    body = (size_t)len - sizeof h;
     r->refused = h.status != 0;
     r->chunk = (size_t)h.chunk;
-    if (r->refused || plan_unpack(&r->plan, msg + sizeof h, (size_t)len - sizeof h)) {
+    if (r->refused || h.idx_len > body ||
+        plan_unpack(&r->plan, msg + sizeof h, body - h.idx_len)) {
         err_set(&in->err, CKPT_ECORRUPT, "rank %d has no readable copy to send",
                 in->peer);
         r->refused = 1;
     } else if (make_pieces(&r->w, &r->plan, r->chunk) || alloc_slots(&r->w, r->chunk)) {
         err_set(&in->err, CKPT_ENOMEM, "out of memory receiving from rank %d",
                 in->peer); /* still drains: the sender's data must be taken */
+    } else if (manifest_parse_regions((char *)msg + sizeof h + body - h.idx_len,
+                                      h.idx_len, r->plan.size, &in->idx) != 0) {
+        err_set(&in->err, CKPT_ECORRUPT, "rank %d sent a malformed index",
+                in->peer);
+    } else {
+        place_data(r);
     }
     free(msg);
 }
@@ -243,6 +299,8 @@ static void open_target(orecv_t *r)
     if (r->refused)
         return;
     in->size = r->plan.size;
+    if (in->path == NULL)
+        return;
     r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (r->w.fd < 0)
         err_sys(&in->err, errno, "create %s", in->path);
@@ -257,10 +315,11 @@ static int recv_advance(MPI_Comm comm, orecv_t *r)
         const unsigned char *bytes = p->src;
         slot_t *sl = NULL;
         if (p->data) {
+            int len;
             sl = &w->slot[(p->data - 1) % NSLOT];
             if (!sl->done)
                 break;
-            bytes = sl->buf;
+            bytes = chunk_target(r, p->data - 1, sl, &len);
         }
         if (w->hash)
             XXH3_64bits_update(w->hash, bytes, p->len);
@@ -443,6 +502,7 @@ void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
             close(rs[k].w.fd);
         walk_free(&rs[k].w);
         plan_free(&rs[k].plan);
+        free(rs[k].dst);
     }
     free(os);
     free(rs);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "error.h"
 #include "plan.h"
+#include "rankfile.h"
 
 typedef struct ostream {
     int peer;            /* receiving rank, or -1 for a local write only */
@@ -19,15 +20,25 @@ typedef struct ostream {
     const char *local_path;
     size_t chunk;        /* bytes per message; the receiver allocates 2 */
     int failed;          /* set by the caller: send a refusal, no data */
+    const rf_index_t *idx; /* the file's datasets, sent with the plan, or NULL */
     int check;           /* compare the streamed digest with `expect` */
     uint64_t expect;
     uint64_t digest;     /* out: XXH3-64 of the whole file as streamed */
     ckpt_err_t err;      /* out: local failure */
 } ostream_t;
 
+/* Where a received file's DATA segments go instead of a file: dst[i] for
+ * the plan's segment i (NULL for META). Returns CKPT_OK, or an error that
+ * makes the stream drain its data unused. */
+typedef int (*place_fn)(void *ctx, const rf_index_t *idx, const plan_t *plan,
+                        unsigned char **dst, ckpt_err_t *e);
+
 typedef struct istream {
     int peer;            /* sending rank */
-    const char *path;    /* file to create, mode 0600 */
+    const char *path;    /* file to create, mode 0600; NULL with place */
+    place_fn place;      /* or: DATA straight into memory */
+    void *ctx;
+    rf_index_t idx;      /* out: the datasets the sender named (free it) */
     uint64_t size;       /* out */
     uint64_t digest;     /* out: XXH3-64 of what was written */
     ckpt_err_t err;      /* out: failure at either end */

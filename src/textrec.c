@@ -1,11 +1,11 @@
 #include "textrec.h"
 #include "config.h"
+#include "xxh.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 int tr_seal(char **text, size_t *len)
 {
