@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int rpn = 2;
@@ -145,6 +146,48 @@ static void test_retention_and_specific_step(void)
     ckpt_finalize(&ck);
 }
 
+/* Retention keeps a removed step's files as spares; the next save rewrites
+ * them in place (the same inode), cut to its size when it is smaller, and
+ * restores what it saved. */
+static void test_spares(void)
+{
+    ckpt_t *ck = open_ck("spares", "keep_local = 1");
+    const size_t big = 1 << 20;
+    unsigned char *buf = malloc(big);
+    int node = rpn > 0 ? tl_rank / rpn : 0;
+    char path[1024];
+    struct stat st;
+    ino_t first = 0;
+    off_t full = 0;
+    int64_t got = -1;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    ckpt_protect(ck, "x", buf, big, CKPT_BYTE);
+    for (int64_t step = 1; step <= 3; step++) {
+        tl_fill(buf, big, step, tl_rank, 0);
+        CU_ASSERT_EQUAL(ckpt_save(ck, step), CKPT_OK);
+        tl_rank_file(path, sizeof path, tl_dir_of("spares"), node, step, tl_rank);
+        CU_ASSERT_EQUAL(stat(path, &st), 0);
+        if (step == 1) {
+            first = st.st_ino;
+            full = st.st_size;
+        }
+    }
+    CU_ASSERT_EQUAL(st.st_ino, first); /* step 3 rewrote step 1's file */
+    ckpt_protect(ck, "x", buf, big / 4, CKPT_BYTE);
+    tl_fill(buf, big / 4, 4, tl_rank, 0);
+    CU_ASSERT_EQUAL(ckpt_save(ck, 4), CKPT_OK);
+    tl_rank_file(path, sizeof path, tl_dir_of("spares"), node, 4, tl_rank);
+    CU_ASSERT_EQUAL(stat(path, &st), 0);
+    CU_ASSERT_TRUE(st.st_size < full - (off_t)(big / 2));
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    memset(buf, 0, big);
+    CU_ASSERT_EQUAL(ckpt_restore(ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 4);
+    CU_ASSERT_TRUE(tl_all(tl_check(buf, big / 4, 4, tl_rank, 0)));
+    free(buf);
+    ckpt_finalize(&ck);
+}
+
 static void test_single_redundancy(void)
 {
     ckpt_t *ck = open_ck("single", "redundancy = single");
@@ -208,6 +251,7 @@ int main(int argc, char **argv)
         {"saving a step again replaces it", test_replace_step},
         {"keep_local retention and restoring a given step", test_retention_and_specific_step},
         {"redundancy = single", test_single_redundancy},
+        {"retired files rewritten in place", test_spares},
         {"partner_distance", test_partner_distance},
         {NULL, NULL}};
     static const tl_test_t big[] = {{"big region per rank", test_big}, {NULL, NULL}};

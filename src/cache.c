@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void cache_init(cache_t *c, const char *cache_dir, const char *job, int node)
@@ -147,7 +148,39 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg)
     closedir(dir);
 }
 
-int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
+/* The rank files of a discarded step become spares: the next save rewrites
+ * them in place instead of writing new files, which on disks that trim
+ * freed blocks (and on most virtual disks) is much faster than allocating
+ * fresh ones. At most one spare per file name, so the spares never hold
+ * more than one step. */
+static void keep_spares(const cache_t *c, const char *gone)
+{
+    char from[PATH_MAX + 64 + NAME_MAX + 2], to[PATH_MAX + NAME_MAX + 2];
+    struct dirent *d;
+    DIR *dir;
+    snprintf(to, sizeof to, "%s/spare", c->node_dir);
+    if ((mkdir(to, 0700) != 0 && errno != EEXIST) || (dir = opendir(gone)) == NULL)
+        return;
+    while ((d = readdir(dir)) != NULL) {
+        if (strncmp(d->d_name, "rank-", 5) != 0 || is_tmp(d->d_name))
+            continue;
+        snprintf(from, sizeof from, "%s/%s", gone, d->d_name);
+        snprintf(to, sizeof to, "%s/spare/%s", c->node_dir, d->d_name);
+        rename(from, to); /* failing, the file goes with the step */
+    }
+    closedir(dir);
+}
+
+int cache_take_spare(const cache_t *c, const char *path)
+{
+    char spare[PATH_MAX + NAME_MAX + 2];
+    const char *base = strrchr(path, '/');
+    size_t n = strlen(base + 1) - strlen(CACHE_TMP_SUFFIX);
+    snprintf(spare, sizeof spare, "%s/spare/%.*s", c->node_dir, (int)n, base + 1);
+    return rename(spare, path) == 0 ? 0 : -1;
+}
+
+static int discard(cache_t *c, int64_t step, int spares, ckpt_err_t *e)
 {
     char dir[PATH_MAX], gone[PATH_MAX + 64];
     cache_step_dir(c, step, dir, sizeof dir);
@@ -161,8 +194,15 @@ int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
     }
     if (fio_fsync_dir(c->node_dir, e) != CKPT_OK)
         return e->code;
+    if (spares)
+        keep_spares(c, gone);
     reaper_add(c->reaper, gone);
     return CKPT_OK;
+}
+
+int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e)
+{
+    return discard(c, step, 0, e);
 }
 
 int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,
@@ -206,7 +246,7 @@ void cache_retain(cache_t *c, int keep, int64_t current,
         }
         log_msg(lg, LOG_DEBUG, "retention removes step %" PRId64, steps[i]);
         err_clear(&e);
-        if (cache_discard_step(c, steps[i], &e) != CKPT_OK)
+        if (discard(c, steps[i], 1, &e) != CKPT_OK)
             log_msg(lg, LOG_WARN, "retention: %s", e.msg);
     }
     free(steps);

@@ -1,6 +1,7 @@
 /* The node-local cache layout (a contract, see DESIGN.md):
  *   <cache_dir>/<job>/node-<n>/step-<S>/rank-<r>.h5
  *   <cache_dir>/<job>/node-<n>/step-<S>/MANIFEST
+ *   <cache_dir>/<job>/node-<n>/spare/rank-<r>.h5  (files retention freed)
  * Paths, step listing, clean-up of interrupted saves, retention. */
 #ifndef CKPT_CACHE_H
 #define CKPT_CACHE_H
@@ -37,6 +38,9 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg);
  * gone, never half-deleted), then removal by the reaper, or at once without
  * one. Leftover discard-* directories are removed by cache_clean. */
 int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e);
+/* Moves the spare of the file whose temporary name is `path` (a file of a
+ * step retention removed) to `path`, to be rewritten in place; -1 if none. */
+int cache_take_spare(const cache_t *c, const char *path);
 
 /* Discards `step` and every later complete step (cache_discard_step). */
 int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,8 +36,8 @@ typedef struct save {
 static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    int fd = open(s->tmp, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
+    int fd = open(s->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0)
         err_sys(e, errno, "open %s", s->tmp);
     s->out = (ostream_t){.peer = t->partner, .plan = &s->plan, .src_fd = -1,
                          .local_fd = fd, .local_path = s->tmp, .idx = &s->idx,
@@ -47,12 +48,15 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     for (int k = 0; k < t->nclients; k++) {
         cache_rank_path(&ck->cache, s->step, t->clients[k], 1, s->in_path[k],
                         PATH_MAX);
+        cache_take_spare(&ck->cache, s->in_path[k]);
         s->in[k] = (istream_t){.peer = t->clients[k], .path = s->in_path[k]};
     }
     stream_run(ck->comm, &s->out, 1, s->in, t->nclients);
     killpoint("save-streamed", ck->rank);
     if (fd >= 0) {
-        if (s->out.err.code == CKPT_OK && fsync(fd) != 0)
+        /* a spare rewritten in place may be longer than this file */
+        if (s->out.err.code == CKPT_OK &&
+            (ftruncate(fd, (off_t)s->plan.size) != 0 || fsync(fd) != 0))
             err_sys(&s->out.err, errno, "fsync %s", s->tmp);
         close(fd);
     }
@@ -101,6 +105,7 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 
 static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
+    char skel[PATH_MAX];
     double t = log_now();
     rf_id_t id = {.step = s->step, .generation = s->generation, .rank = ck->rank};
     snprintf(id.job, sizeof id.job, "%s", ck->cfg.job);
@@ -109,8 +114,15 @@ static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         return e->code;
     killpoint("save-prepared", ck->rank);
     cache_rank_path(&ck->cache, s->step, ck->rank, 1, s->tmp, sizeof s->tmp);
+    cache_take_spare(&ck->cache, s->tmp);
     log_lap(&ck->log, "save: prepare", &t);
-    rankfile_create(s->tmp, &ck->regions, &id, &s->plan, &s->idx, e);
+    /* HDF5 lays the file out in a small skeleton of its own (it truncates
+     * what it creates); the plan carries its bytes into s->tmp. */
+    cache_step_dir(&ck->cache, s->step, skel, sizeof skel);
+    snprintf(skel + strlen(skel), sizeof skel - strlen(skel),
+             "/skeleton-%d" CACHE_TMP_SUFFIX, ck->rank);
+    rankfile_create(skel, &ck->regions, &id, &s->plan, &s->idx, e);
+    unlink(skel);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     log_lap(&ck->log, "save: hash and HDF5 skeleton", &t);

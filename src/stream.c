@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { TAG_PLAN = 7301, TAG_DATA = 7302, TAG_FIN = 7303 };
@@ -187,11 +188,11 @@ static int send_next(MPI_Comm comm, osend_t *s)
                           &o->err) != CKPT_OK)
                 memset(sl->buf, 0, p->len); /* keep the stream going */
         }
-        write_piece(o->local_fd, bytes, p, o->local_path, &o->err);
         if (o->peer >= 0)
             MPI_Isend(bytes, (int)p->len, MPI_BYTE, o->peer, TAG_DATA, comm,
                       &sl->req);
     }
+    write_piece(o->local_fd, bytes, p, o->local_path, &o->err);
     if (w->hash)
         XXH3_64bits_update(w->hash, bytes, p->len);
     w->next++;
@@ -301,7 +302,13 @@ static void open_target(orecv_t *r)
     in->size = r->plan.size;
     if (in->path == NULL)
         return;
-    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* not truncated: a spare is rewritten in place (every byte of the file
+     * is written, and the end is cut at its size when done) */
+    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (r->w.fd >= 0 && fchmod(r->w.fd, 0600) != 0) {
+        close(r->w.fd);
+        r->w.fd = -1;
+    }
     if (r->w.fd < 0)
         err_sys(&in->err, errno, "create %s", in->path);
 }
@@ -496,7 +503,9 @@ void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
     for (int k = 0; k < nout; k++)
         walk_free(&os[k].w);
     for (int k = 0; k < nin; k++) {
-        if (rs[k].w.fd >= 0 && fsync(rs[k].w.fd) != 0)
+        if (rs[k].w.fd >= 0 &&
+            (ftruncate(rs[k].w.fd, (off_t)rs[k].plan.size) != 0 ||
+             fsync(rs[k].w.fd) != 0))
             err_sys(&in[k].err, errno, "fsync %s", in[k].path);
         if (rs[k].w.fd >= 0)
             close(rs[k].w.fd);
