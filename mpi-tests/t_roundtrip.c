@@ -2,6 +2,7 @@
  * step replacement, retention, redundancy modes, and 1 GiB per rank. */
 #include "testlib.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,7 @@ static void test_spares(void)
     const size_t big = 1 << 20;
     unsigned char *buf = malloc(big);
     int node = rpn > 0 ? tl_rank / rpn : 0;
-    char path[1024];
+    char path[1024], victim[1024];
     struct stat st;
     ino_t first = 0;
     off_t full = 0;
@@ -173,6 +174,15 @@ static void test_spares(void)
         }
     }
     CU_ASSERT_EQUAL(st.st_ino, first); /* step 3 rewrote step 1's file */
+    /* a spare replaced by a symbolic link is not written through */
+    snprintf(victim, sizeof victim, "%s/victim-%d", tl_dir_of("spares"), tl_rank);
+    tl_rank_file(path, sizeof path, tl_dir_of("spares"), node, 2, tl_rank);
+    strcpy(strstr(path, "/step-2/"), "/spare/");
+    MPI_Barrier(MPI_COMM_WORLD); /* node leaders retire step 2 after the save */
+    snprintf(path + strlen(path), sizeof path - strlen(path), "rank-%d.h5", tl_rank);
+    CU_ASSERT_EQUAL(unlink(path), 0);
+    CU_ASSERT_EQUAL(close(open(victim, O_WRONLY | O_CREAT, 0600)), 0);
+    CU_ASSERT_EQUAL(symlink(victim, path), 0);
     ckpt_protect(ck, "x", buf, big / 4, CKPT_BYTE);
     tl_fill(buf, big / 4, 4, tl_rank, 0);
     CU_ASSERT_EQUAL(ckpt_save(ck, 4), CKPT_OK);
@@ -180,6 +190,8 @@ static void test_spares(void)
     CU_ASSERT_EQUAL(stat(path, &st), 0);
     CU_ASSERT_TRUE(st.st_size < full - (off_t)(big / 2));
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    CU_ASSERT_EQUAL(stat(victim, &st), 0);
+    CU_ASSERT_EQUAL(st.st_size, 0);
     memset(buf, 0, big);
     CU_ASSERT_EQUAL(ckpt_restore(ck, CKPT_LATEST, &got), CKPT_OK);
     CU_ASSERT_EQUAL(got, 4);

@@ -176,7 +176,14 @@ int cache_take_spare(const cache_t *c, const char *path)
     char spare[PATH_MAX + NAME_MAX + 2];
     const char *base = strrchr(path, '/');
     size_t n = strlen(base + 1) - strlen(CACHE_TMP_SUFFIX);
+    struct stat st;
     snprintf(spare, sizeof spare, "%s/spare/%.*s", c->node_dir, (int)n, base + 1);
+    if (lstat(spare, &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode)) { /* not ours: never written through */
+        unlink(spare);
+        return -1;
+    }
     return rename(spare, path) == 0 ? 0 : -1;
 }
 

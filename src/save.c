@@ -36,7 +36,7 @@ typedef struct save {
 static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    int fd = open(s->tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(s->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || fchmod(fd, 0600) != 0)
         err_sys(e, errno, "open %s", s->tmp);
     s->out = (ostream_t){.peer = t->partner, .plan = &s->plan, .src_fd = -1,

@@ -304,7 +304,7 @@ static void open_target(orecv_t *r)
         return;
     /* not truncated: a spare is rewritten in place (every byte of the file
      * is written, and the end is cut at its size when done) */
-    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (r->w.fd >= 0 && fchmod(r->w.fd, 0600) != 0) {
         close(r->w.fd);
         r->w.fd = -1;
