@@ -789,6 +789,7 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
         index_own(ck, p, &idx, path, 0, e);
     if ((rc = settle(ck, p, e)) != CKPT_OK) /* no buffer touched yet */
         goto out;
+    log_lap(&ck->log, "restore: index", &t);
     if (!first && !need)
         copy_regions(ck, &idx, path, 1, second, &bad, e);
     if ((rc = settle(ck, p, e)) != CKPT_OK)

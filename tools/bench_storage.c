@@ -114,7 +114,7 @@ static void storage_report(bench_t *b, sbench_t *s)
     printf("upload to STORAGE           %8.1f MB/s (from the start of the save "
            "until committed)\n", total / bench_median(s->up, n) / 1e6);
     printf("download from storage       %8.1f MB/s (the whole restore, every "
-           "cache lost, data checked; with the refill to PARTNER level)\n",
+           "cache lost, data checked)\n",
            total / bench_median(s->down, n) / 1e6);
     printf("  of which storage read     %8.1f MB/s (ranged GETs, checksum, "
            "fsync: the library's own timer)\n", total / bench_median(s->read, n) / 1e6);
