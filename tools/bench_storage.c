@@ -36,8 +36,11 @@ static int bench_stall(bench_t *b, sbench_t *s, ckpt_t *cache, ckpt_t *wb)
 
 /* Upload: from the start of the save until the step is committed, as the
  * man page defines it; download: every node's cache deleted, then the whole
- * restore the program waits for, into a poisoned buffer, checked. */
-static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb)
+ * restore the program waits for, into a poisoned buffer, checked. The
+ * download runs on a job of its own (`down`), saved and uploaded unmeasured
+ * first: deleting the upload job's caches every round would leave its saves
+ * no spares to rewrite, which a running job always has. */
+static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb, ckpt_t *down)
 {
     uint64_t r0[OP_COUNT], r1[OP_COUNT], b0[OP_COUNT], b1[OP_COUNT];
     char path[1100];
@@ -61,12 +64,14 @@ static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb)
             s->req_cache_restore += r0[op] - r1[op];
             s->bytes_cache_restore += b0[op] - b1[op];
         }
-        snprintf(path, sizeof path, "%s/cache/bench-wb/node-%d", b->dir,
+        rc |= bench_fail(down, "save", ckpt_save(down, step));
+        rc |= bench_fail(down, "wait", ckpt_wait(down, step, CKPT_LEVEL_STORAGE));
+        snprintf(path, sizeof path, "%s/cache/bench-down/node-%d", b->dir,
                  b->rank / b->rpn);
         if (b->rank % b->rpn == 0)
             fio_rmtree(path);
-        s->down[r] = bench_timed_restore(b, wb, step, "restore from storage", &rc);
-        MPI_Allreduce(&wb->storage_read_s, &s->read[r], 1, MPI_DOUBLE, MPI_MAX,
+        s->down[r] = bench_timed_restore(b, down, step, "restore from storage", &rc);
+        MPI_Allreduce(&down->storage_read_s, &s->read[r], 1, MPI_DOUBLE, MPI_MAX,
                       MPI_COMM_WORLD);
     }
     return rc;
@@ -129,7 +134,7 @@ static void storage_report(bench_t *b, sbench_t *s)
 int storage_bench(bench_t *b)
 {
     char extra[1200];
-    ckpt_t *cache = NULL, *wb = NULL;
+    ckpt_t *cache = NULL, *wb = NULL, *down = NULL;
     sbench_t s = {0};
     int rc = 0;
     snprintf(extra, sizeof extra, "storage_url = %s\nkeep_local = 2", b->storage);
@@ -141,9 +146,11 @@ int storage_bench(bench_t *b)
     rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "cache", "mode = cache\n"
                                                  "keep_local = 2"), &cache);
     rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "wb", extra), &wb);
+    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "down", extra), &down);
     if (rc == 0) {
         ckpt_protect(cache, "data", b->buf, b->bytes, CKPT_BYTE);
         ckpt_protect(wb, "data", b->buf, b->bytes, CKPT_BYTE);
+        ckpt_protect(down, "data", b->buf, b->bytes, CKPT_BYTE);
         b->block_mib = wb->cfg.upload_block_size_mib;
         /* warm-up, unmeasured: fresh disk blocks, first connections */
         rc |= bench_fail(cache, "save", ckpt_save(cache, 0));
@@ -153,11 +160,12 @@ int storage_bench(bench_t *b)
     if (rc == 0)
         rc = bench_stall(b, &s, cache, wb);
     if (rc == 0)
-        rc = bench_transfer(b, &s, wb);
+        rc = bench_transfer(b, &s, wb, down);
     if (rc == 0 && b->rank == 0)
         storage_report(b, &s);
     ckpt_finalize(&cache);
     ckpt_finalize(&wb);
+    ckpt_finalize(&down);
     free(s.stall_cache);
     free(s.stall_wb);
     free(s.up);
