@@ -472,8 +472,9 @@ static void manifest_bad_checksum(void)
 static void manifest_bad_magic(void)
 {
     static const edit_t ed[] = {{REPLACE, "ckpt-manifest", "ckpt-manifest 1"},
-                                {REPLACE, "ckpt-manifest", "ckpt-manifest 3"},
-                                {REPLACE, "ckpt-manifest", "CKPT-manifest 2"},
+                                {REPLACE, "ckpt-manifest", "ckpt-manifest 2"},
+                                {REPLACE, "ckpt-manifest", "ckpt-manifest 4"},
+                                {REPLACE, "ckpt-manifest", "CKPT-manifest 3"},
                                 {REPLACE, "ckpt-manifest", ""},
                                 {DROP, "ckpt-manifest", NULL},
                                 {APPEND, "ckpt-manifest", " "},
@@ -747,7 +748,7 @@ static void sm_bad_magic(void)
     static const edit_t ed[] = {
         {REPLACE, "ckpt-storage-manifest", "ckpt-storage-manifest 1"},
         {REPLACE, "ckpt-storage-manifest", "ckpt-storage-manifest 9"},
-        {REPLACE, "ckpt-storage-manifest", "ckpt-manifest 2"},
+        {REPLACE, "ckpt-storage-manifest", "ckpt-manifest 3"},
         {DROP, "ckpt-storage-manifest", NULL},
         {APPEND, "ckpt-storage-manifest", " "},
         {0, NULL, NULL}};

@@ -132,6 +132,38 @@ static void test_node_loss(void)
     teardown(&f);
 }
 
+/* A node lost under many regions: one of several chunks (over 4 MiB), an
+ * empty one, protected out of name and offset order, of other types; the
+ * partners' copies land in every buffer exactly, the empty one untouched. */
+static void test_node_loss_many_regions(void)
+{
+    fixture_t f;
+    const size_t big = (9u << 20) / 8 + 3; /* doubles: 3 chunks and a bit */
+    double *w = malloc(big * sizeof *w);
+    int32_t small[7], empty[1] = {42};
+    int64_t got = -1;
+    setup(&f, "manyregions");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    ckpt_protect(f.ck, "z.weights", w, big, CKPT_DOUBLE);
+    ckpt_protect(f.ck, "empty", empty, 0, CKPT_INT32);
+    ckpt_protect(f.ck, "m.small", small, 7, CKPT_INT32);
+    tl_fill(w, big * sizeof *w, 3, tl_rank, 2);
+    tl_fill(small, sizeof small, 3, tl_rank, 3);
+    save(&f, 3);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    poison(&f);
+    memset(w, 0xee, big * sizeof *w);
+    memset(small, 0xee, sizeof small);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 3);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 3) && tl_check(w, big * sizeof *w, 3, tl_rank, 2) &&
+                          tl_check(small, sizeof small, 3, tl_rank, 3) &&
+                          empty[0] == 42));
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 3, CKPT_LEVEL_PARTNER), CKPT_OK);
+    free(w);
+    teardown(&f);
+}
+
 static void test_adjacent_double_loss(void)
 {
     fixture_t f;
@@ -274,6 +306,8 @@ int main(int argc, char **argv)
 {
     static const tl_test_t tests[] = {
         {"node loss: restore from partners, refilled", test_node_loss},
+        {"node loss under many regions, one of several chunks, one empty",
+         test_node_loss_many_regions},
         {"adjacent double loss: ENOENT everywhere", test_adjacent_double_loss},
         {"flipped data byte: partner copy used", test_flipped_data_byte},
         {"flipped header byte: partner copy used", test_flipped_header_byte},

@@ -180,7 +180,7 @@ int cache_take_spare(const cache_t *c, const char *path)
     snprintf(spare, sizeof spare, "%s/spare/%.*s", c->node_dir, (int)n, base + 1);
     if (lstat(spare, &st) != 0)
         return -1;
-    if (!S_ISREG(st.st_mode)) { /* not ours: never written through */
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) { /* never written through */
         unlink(spare);
         return -1;
     }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAGIC "ckpt-manifest 2"
+#define MAGIC "ckpt-manifest 3"
 
 static void format_region(FILE *f, const rf_dataset_t *d)
 {

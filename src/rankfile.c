@@ -172,7 +172,7 @@ int rankfile_create(const char *path, const region_set_t *rs, const rf_id_t *id,
         return err_set(e, CKPT_ENOMEM, "out of memory creating %s", path);
     }
     /* Created here first so that HDF5's truncating open keeps mode 0600. */
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         err_sys(e, errno, "create %s", path);
         goto out;

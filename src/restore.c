@@ -436,32 +436,45 @@ static int place_regions(void *ctx, const rf_index_t *idx, const plan_t *pl,
                          unsigned char **dst, ckpt_err_t *e)
 {
     placing_t *pc = ctx;
+    region_set_t *rs = &pc->ck->regions;
+    char *used = calloc((size_t)rs->n + 1, 1);
     uint64_t end = 0;
-    int ndata = 0, nonempty = 0;
+    int ndata = 0, nonempty = 0, ok = used != NULL;
+    if (used == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory placing a copy");
     if (check_regions(pc->ck, idx, pc->step, e) != CKPT_OK)
-        return e->code;
-    for (int i = 0; i < idx->n; i++)
-        nonempty += idx->d[i].count > 0;
-    for (int i = 0; i < pl->nseg; i++) {
+        goto out;
+    for (int i = 0; i < rs->n; i++)
+        nonempty += region_bytes(&rs->v[i]) > 0;
+    /* Segments in file order, apart; each DATA one exactly the bytes of a
+     * protected region not placed yet: no region written twice or past
+     * its end, none left out. */
+    for (int i = 0; ok && i < pl->nseg; i++) {
         const seg_t *s = &pl->seg[i];
         const rf_dataset_t *d = NULL;
-        if (s->off < end)
-            break;
+        region_t *r;
+        ok = s->off >= end && s->off <= pl->size && s->len <= pl->size - s->off &&
+             (s->kind == SEG_META || s->kind == SEG_DATA);
         end = s->off + s->len;
-        if (s->kind == SEG_META)
+        if (!ok || s->kind == SEG_META)
             continue;
         for (int k = 0; k < idx->n && d == NULL; k++)
             if (idx->d[k].off == s->off)
                 d = &idx->d[k];
-        if (d == NULL || s->len != d->count * type_size((ckpt_type_t)d->type))
-            break;
-        dst[i] = region_find(&pc->ck->regions, d->name)->buf;
-        ndata++;
+        r = d ? region_find(rs, d->name) : NULL;
+        ok = r != NULL && !used[r - rs->v] && region_bytes(r) == s->len;
+        if (ok) {
+            used[r - rs->v] = 1;
+            dst[i] = r->buf;
+            ndata++;
+        }
     }
-    if (ndata != nonempty || end != pl->size)
-        return err_set(e, CKPT_ECORRUPT, "the copy of rank %d's file does not "
-                       "match its index", pc->ck->rank);
-    return CKPT_OK;
+    if (!ok || ndata != nonempty || end != pl->size)
+        err_set(e, CKPT_ECORRUPT, "the copy of rank %d's file does not match "
+                "its index", pc->ck->rank);
+out:
+    free(used);
+    return e->code;
 }
 
 /* The partner streams its copy of this rank's file straight into the
@@ -494,6 +507,10 @@ static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
         plan_free(&pl[k]);
     }
     rankfile_index_free(&in.idx);
+    /* where this rank's own file failed, its MANIFEST names the same bytes */
+    if (need && in.err.code == CKPT_OK && p->have_local && in.digest != p->own.digest)
+        err_set(&in.err, CKPT_ECORRUPT, "the copy from rank %d is not the save "
+                "this node lists (digest)", t->partner);
     if (need && in.err.code != CKPT_OK)
         err_set(e, in.err.code, "%s", in.err.msg);
     else if (need)
@@ -521,7 +538,7 @@ static int read_range(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     cache_rank_path(&ck->cache, p->step, ck->rank, 0, final, sizeof final);
     if (fio_mkdirs(dir, e) != CKPT_OK)
         return e->code;
-    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return err_sys(e, errno, "create %s", tmp);
     if (storage_get_range(ck->wb.st, m->obj[r->node].name, r->off, r->size, fd,
                           e) == CKPT_OK &&
@@ -830,8 +847,10 @@ int refill_step(ckpt_t *ck, int64_t step)
     rf_index_t idx = {0};
     probe_t p;
     int stored = 0, need, rc;
-    if (probe_step(ck, step, &p, e) != CKPT_OK)
+    if (probe_step(ck, step, &p, e) != CKPT_OK) {
+        probe_free(&p);
         return e->code;
+    }
     need = !p.have_local;
     rc = obtain(ck, &p, need, 1, &stored, e);
     if (rc == NOT_AVAILABLE)
@@ -868,8 +887,10 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
         int rc;
         if (s < 0 || (want != CKPT_LATEST && s != want))
             break;
-        if (probe_step(ck, s, &p, e) != CKPT_OK)
+        if (probe_step(ck, s, &p, e) != CKPT_OK) {
+            probe_free(&p);
             return e->code;
+        }
         rc = restore_this(ck, &p, e);
         probe_free(&p);
         if (rc != NOT_AVAILABLE) {
@@ -900,8 +921,10 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
     while ((s = newest_candidate(ck, bound, !own_only)) >= 0) {
         probe_t p;
         int ok;
-        if (probe_step(ck, s, &p, e) != CKPT_OK)
+        if (probe_step(ck, s, &p, e) != CKPT_OK) {
+            probe_free(&p);
             return e->code;
+        }
         ok = all(ck, p.have_local || (!own_only && (p.partner_has || p.in_storage)));
         if (ok && own)
             *own = p.own;
@@ -935,8 +958,10 @@ static int cache_level(ckpt_t *ck, int64_t step, int *lowest, int *highest)
 {
     probe_t p;
     int copies, mine;
-    if (probe_step(ck, step, &p, &ck->err) != CKPT_OK)
+    if (probe_step(ck, step, &p, &ck->err) != CKPT_OK) {
+        probe_free(&p);
         return ck->err.code;
+    }
     copies = p.have_local + p.partner_has;
     mine = copies == 0 ? CKPT_LEVEL_NONE
            : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
@@ -960,9 +985,12 @@ int wait_partner(ckpt_t *ck, int64_t step)
     int lowest, highest;
     if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;
+    /* two copies; or only in storage, or no partners but in storage: the
+     * STORAGE level is above PARTNER, and nothing is refilled */
     if (lowest >= CKPT_LEVEL_PARTNER ||
-        (highest == CKPT_LEVEL_NONE && wb_committed(&ck->wb, step)))
-        return CKPT_OK; /* two copies, or only in storage: nothing to refill */
+        ((highest == CKPT_LEVEL_NONE || ck->topo.partner < 0) &&
+         wb_committed(&ck->wb, step)))
+        return CKPT_OK;
     if (ck->topo.partner < 0)
         return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " cannot reach "
                        "level %d: no partner copies in this layout", step,

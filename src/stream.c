@@ -66,6 +66,8 @@ static int make_pieces(walk_t *w, const plan_t *pl, size_t chunk)
                 piece_t *q = realloc(w->p, (size_t)(cap *= 2) * sizeof *q);
                 if (q == NULL) {
                     free(w->p);
+                    w->p = NULL;
+                    w->n = w->ndata = 0;
                     return -1;
                 }
                 w->p = q;
@@ -147,12 +149,15 @@ static void send_plan(MPI_Comm comm, osend_t *s, unsigned char **msg,
     plan_hdr_t h = {.status = (uint64_t)(o->failed != 0), .chunk = o->chunk};
     if (!o->failed && (plan_pack(o->plan, &body, &len) != CKPT_OK ||
                        (o->idx && manifest_format_regions(o->idx, &itext, &ilen)))) {
-        h.status = 1;
-        err_set(&o->err, CKPT_ENOMEM, "out of memory packing a plan");
+        h.status = 1; /* a refusal: no data follows */
+        o->failed = err_set(&o->err, CKPT_ENOMEM, "out of memory packing a plan");
     }
     h.idx_len = ilen;
     *msg = malloc(sizeof h + len + ilen);
-    if (*msg == NULL) { /* cannot even refuse: send the bare header */
+    if (*msg == NULL) { /* a refusal in the bare header, no data follows */
+        h.status = 1;
+        h.idx_len = 0;
+        o->failed = err_set(&o->err, CKPT_ENOMEM, "out of memory sending a plan");
         MPI_Send(&h, sizeof h, MPI_BYTE, o->peer, TAG_PLAN, comm);
         *req = MPI_REQUEST_NULL;
         free(body);
@@ -257,7 +262,7 @@ static void recv_plan(MPI_Comm comm, orecv_t *r)
     istream_t *in = r->i;
     MPI_Status st;
     plan_hdr_t h;
-    int len;
+    int len, rc;
     size_t body;
     unsigned char *msg;
     MPI_Probe(in->peer, TAG_PLAN, comm, &st);
@@ -284,10 +289,14 @@ static void recv_plan(MPI_Comm comm, orecv_t *r)
     } else if (make_pieces(&r->w, &r->plan, r->chunk) || alloc_slots(&r->w, r->chunk)) {
         err_set(&in->err, CKPT_ENOMEM, "out of memory receiving from rank %d",
                 in->peer); /* still drains: the sender's data must be taken */
-    } else if (manifest_parse_regions((char *)msg + sizeof h + body - h.idx_len,
-                                      h.idx_len, r->plan.size, &in->idx) != 0) {
-        err_set(&in->err, CKPT_ECORRUPT, "rank %d sent a malformed index",
-                in->peer);
+    } else if ((rc = manifest_parse_regions((char *)msg + sizeof h + body - h.idx_len,
+                                            h.idx_len, r->plan.size, &in->idx)) != 0) {
+        if (rc == -2)
+            err_set(&in->err, CKPT_ENOMEM, "out of memory reading the index "
+                    "from rank %d", in->peer);
+        else
+            err_set(&in->err, CKPT_ECORRUPT, "rank %d sent a malformed index",
+                    in->peer);
     } else {
         place_data(r);
     }
