@@ -208,6 +208,27 @@ static void test_node_and_partner_lost(void)
     teardown(&f);
 }
 
+/* Node 1 is lost and the partner copies of its ranks (on node 2) are
+ * damaged: the copies streamed into the buffers fail their digest, and
+ * storage writes the buffers again. */
+static void test_node_lost_copy_damaged(void)
+{
+    fixture_t f;
+    char path[1024];
+    setup(&f, "lostdamaged", "");
+    save(&f, 5);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 5, CKPT_LEVEL_STORAGE), CKPT_OK);
+    lose(&f, 1);
+    if (tl_rank / RPN == 1) {
+        snprintf(path, sizeof path, "%s/cache/%s/node-%d/step-5/rank-%d.h5",
+                 f.dir, f.name, 2 % nodes(), tl_rank);
+        tl_flip_byte(path, -100);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CU_ASSERT_TRUE(restored(&f, 5));
+    teardown(&f);
+}
+
 static void test_persist_every(void)
 {
     fixture_t f;
@@ -719,6 +740,7 @@ static const tl_test_t adversary[] = {
 static const tl_test_t roundtrip[] = {
     {"all caches lost: restore from storage", test_all_caches_lost},
     {"node and its partner lost", test_node_and_partner_lost},
+    {"a node lost and its partners' copies damaged", test_node_lost_copy_damaged},
     {"persist_every = 3", test_persist_every},
     {"keep_remote = 2", test_keep_remote},
     {"requests per step", test_request_count},
