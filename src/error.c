@@ -7,12 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
-static int err_vset(ckpt_err_t *e, int code, const char *fmt, va_list ap)
+static int err_vset(ckpt_err_t *e, int cause, int code, const char *fmt,
+                    va_list ap)
 {
     if (e->code == CKPT_OK) {
         e->code = code;
+        e->cause = cause;
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     }
+    return code;
+}
+
+int err_set_cause(ckpt_err_t *e, int cause, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vset(e, cause, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -20,7 +31,7 @@ int err_set(ckpt_err_t *e, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_vset(e, code, fmt, ap);
+    err_vset(e, ERR_CAUSE_NONE, code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -52,6 +63,7 @@ int err_sys(ckpt_err_t *e, int errnum, const char *fmt, ...)
 void err_clear(ckpt_err_t *e)
 {
     e->code = CKPT_OK;
+    e->cause = ERR_CAUSE_NONE;
     e->msg[0] = '\0';
 }
 
@@ -66,6 +78,7 @@ int err_agree(MPI_Comm comm, ckpt_err_t *e)
         return CKPT_OK;
     /* One failure is broadcast so that every rank reports the same thing. */
     if (MPI_Bcast(&e->code, 1, MPI_INT, first, comm) != MPI_SUCCESS ||
+        MPI_Bcast(&e->cause, 1, MPI_INT, first, comm) != MPI_SUCCESS ||
         MPI_Bcast(e->msg, sizeof e->msg, MPI_CHAR, first, comm) != MPI_SUCCESS)
         goto mpi_failed;
     return e->code;

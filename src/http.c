@@ -346,9 +346,10 @@ static int give_up(const http_req_t *r, double now, const char *why,
     if (r->retry_after > 0)
         snprintf(asked, sizeof asked, " (it asked to retry after %.0f s, past "
                  "the deadline)", r->retry_after);
-    return err_set(e, CKPT_ESTORAGE, "%s %s: still failing after %d tries over "
-                   "%.1f s " ST_DOWN_MARK ": %s%s", r->method, r->what,
-                   r->tries, now - r->began, why, asked);
+    return err_set_cause(e, ERR_CAUSE_DOWN, CKPT_ESTORAGE, "%s %s: still "
+                         "failing after %d tries over %.1f s " ST_DOWN_MARK
+                         ": %s%s", r->method, r->what, r->tries,
+                         now - r->began, why, asked);
 }
 
 /* One attempt ended: done, to be retried later, or failed for good. A retry

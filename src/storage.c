@@ -174,7 +174,7 @@ void storage_names_free(char **names, int n)
 
 int storage_is_down(const ckpt_err_t *e)
 {
-    return e->code == CKPT_ESTORAGE && strstr(e->msg, ST_DOWN_MARK) != NULL;
+    return e->code == CKPT_ESTORAGE && e->cause == ERR_CAUSE_DOWN;
 }
 
 void storage_hold(storage_t *st, int on)

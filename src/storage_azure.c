@@ -378,9 +378,9 @@ static int z_list(storage_t *st, const char *prefix, char ***names, int *n,
     l->max_names = ST_LIST_MAX;
     do {
         if (pages > 0 && log_now() > until)
-            err_set(e, CKPT_ESTORAGE, "listing '%s' had not ended after %d "
-                    "pages and %.1f s " ST_DOWN_MARK, prefix, pages,
-                    log_now() - t0);
+            err_set_cause(e, ERR_CAUSE_DOWN, CKPT_ESTORAGE, "listing '%s' "
+                          "had not ended after %d pages and %.1f s "
+                          ST_DOWN_MARK, prefix, pages, log_now() - t0);
         else
             list_page(st, prefix, l, until, e);
         pages++;
