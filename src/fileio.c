@@ -75,6 +75,18 @@ int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
     return e->code;
 }
 
+int fio_open_rewrite(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 && fchmod(fd, 0600) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
 int fio_fsync_dir(const char *dir, ckpt_err_t *e)
 {
     int rc = CKPT_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

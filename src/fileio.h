@@ -15,6 +15,10 @@ int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
  * each piece is still in the CPU cache. */
 int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
                    uint64_t *digest, const char *path, ckpt_err_t *e);
+/* Opens path for writing in place (created if absent, not truncated: the
+ * caller writes every byte and cuts the end), never through a symbolic
+ * link, mode 0600 whatever it was: an fd, or -1 with errno. */
+int fio_open_rewrite(const char *path);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
 int fio_mkdirs(const char *path, ckpt_err_t *e);  /* mkdir -p, mode 0700 */
 int fio_rmtree(const char *path);                 /* rm -rf; 0 or -1 */

@@ -16,11 +16,19 @@ static int add_seg(plan_t *p, uint64_t off, uint64_t len, int kind,
     return 0;
 }
 
-int plan_build(plan_t *p, int fd, uint64_t size, const seg_t *data, int ndata,
+static int by_offset(const void *a, const void *b)
+{
+    const seg_t *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+int plan_build(plan_t *p, int fd, uint64_t size, seg_t *data, int ndata,
                const char *path, ckpt_err_t *e)
 {
     uint64_t pos = 0, m = 0;
     memset(p, 0, sizeof *p);
+    if (ndata > 1)
+        qsort(data, (size_t)ndata, sizeof *data, by_offset);
     p->size = size;
     for (int i = 0; i <= ndata; i++) {
         uint64_t end = i < ndata ? data[i].off : size;
@@ -50,16 +58,6 @@ int plan_build(plan_t *p, int fd, uint64_t size, const seg_t *data, int ndata,
     return CKPT_OK;
 nomem:
     return err_set(e, CKPT_ENOMEM, "out of memory planning %s", path);
-}
-
-int plan_whole_file(plan_t *p, uint64_t size, ckpt_err_t *e)
-{
-    memset(p, 0, sizeof *p);
-    p->size = size;
-    p->meta = malloc(1);
-    if (p->meta == NULL || (size > 0 && add_seg(p, 0, size, SEG_DATA, NULL)))
-        return err_set(e, CKPT_ENOMEM, "out of memory planning a copy");
-    return CKPT_OK;
 }
 
 /* Wire: u64 size, u64 nseg, nseg x {u64 off, u64 len, u64 kind}, meta bytes. */

@@ -26,11 +26,10 @@ typedef struct plan {
 } plan_t;
 
 /* Builds the segments of a file of `size` bytes whose DATA ranges are given
- * (sorted by offset, non-overlapping), reading the META bytes from fd. */
-int plan_build(plan_t *p, int fd, uint64_t size, const seg_t *data, int ndata,
+ * (non-overlapping; sorted by offset here, in place), reading the META
+ * bytes from fd. */
+int plan_build(plan_t *p, int fd, uint64_t size, seg_t *data, int ndata,
                const char *path, ckpt_err_t *e);
-/* One DATA segment covering a whole existing file (a plain file copy). */
-int plan_whole_file(plan_t *p, uint64_t size, ckpt_err_t *e);
 
 /* Wire format. */
 int plan_pack(const plan_t *p, unsigned char **buf, size_t *len);

@@ -122,12 +122,6 @@ out:
     return rc;
 }
 
-static int cmp_off(const void *a, const void *b)
-{
-    const seg_t *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
 /* The HDF5 part: the identity, every dataset created, offsets of the
  * non-empty ones. */
 static int write_skeleton(const char *path, const region_set_t *rs,
@@ -186,7 +180,6 @@ int rankfile_create(const char *path, const region_set_t *rs, const rf_id_t *id,
                 errno == ENOSPC ? ": no space left on device" : "");
         goto out;
     }
-    qsort(data, (size_t)ndata, sizeof *data, cmp_off);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         err_sys(e, errno, "reopen %s", path);

@@ -205,7 +205,7 @@ static int superseded(ckpt_t *ck, const probe_t *p)
 }
 
 /* Collective: fills p, including what the partner holds and, where the
- * caches fall short, what storage holds. */
+ * caches fall short, what storage holds. On failure p holds nothing. */
 static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
@@ -247,9 +247,11 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
         p->have_local = p->partner_has = p->in_storage = 0;
 out:
     manifest_free(&m);
-    if (e->code == CKPT_OK && p->gen > ck->last_generation)
+    if (e->code != CKPT_OK)
+        probe_free(p); /* nothing of a failed probe is left to free */
+    else if (p->gen > ck->last_generation)
         ck->last_generation = p->gen;
-    return e->code ? e->code : CKPT_OK;
+    return e->code;
 }
 
 /* Full check of this rank's own file against its MANIFEST digest. */
@@ -271,12 +273,6 @@ static int verify_local(ckpt_t *ck, const probe_t *p)
     return 0;
 }
 
-static int by_offset(const void *a, const void *b)
-{
-    const seg_t *x = a, *y = b;
-    return (x->off > y->off) - (x->off < y->off);
-}
-
 /* The plan of a file as its index describes it: the datasets' bytes are
  * DATA, whatever lies between them is META, read from the file now. */
 static int plan_from_index(plan_t *pl, int fd, const mf_entry_t *x,
@@ -292,18 +288,19 @@ static int plan_from_index(plan_t *pl, int fd, const mf_entry_t *x,
         if (len > 0)
             segs[n++] = (seg_t){.off = idx->d[i].off, .len = len, .kind = SEG_DATA};
     }
-    qsort(segs, (size_t)n, sizeof *segs, by_offset);
     plan_build(pl, fd, x->size, segs, n, path, e);
     free(segs);
     return e->code;
 }
 
-/* A stream of the file `x` of `rank` (with its index), checked against its
- * digest as it is read. */
-static void open_source(ckpt_t *ck, int64_t step, int rank, const mf_entry_t *x,
-                        ostream_t *o, plan_t *pl, char *path)
+/* A stream to `peer` of the file `x` of `rank` (with its index), checked
+ * against its digest as it is read. */
+static void open_source(ckpt_t *ck, int64_t step, int peer, int rank,
+                        const mf_entry_t *x, ostream_t *o, plan_t *pl, char *path)
 {
     ckpt_err_t e = {0};
+    o->peer = peer;
+    o->chunk = stream_chunk(topo_fan_in(&ck->topo, peer));
     cache_rank_path(&ck->cache, step, rank, 0, path, PATH_MAX);
     o->src_fd = open(path, O_RDONLY | O_CLOEXEC);
     o->src_path = path;
@@ -315,6 +312,15 @@ static void open_source(ckpt_t *ck, int64_t step, int rank, const mf_entry_t *x,
     if (o->src_fd < 0 || x->idx == NULL ||
         plan_from_index(pl, o->src_fd, x, path, &e) != CKPT_OK)
         o->failed = 1;
+}
+
+static void close_sources(ostream_t *o, plan_t *pl, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (o[k].src_fd >= 0)
+            close(o[k].src_fd);
+        plan_free(&pl[k]);
+    }
 }
 
 /* Streams files: this rank sends `nsend` files (rank numbers in send_rank,
@@ -339,21 +345,15 @@ static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
     cache_step_dir(&ck->cache, step, dir, sizeof dir);
     if (nrecv > 0)
         fio_mkdirs(dir, e);
-    for (int k = 0; k < nsend; k++) {
-        o[k].peer = send_peer[k];
-        o[k].chunk = stream_chunk(topo_fan_in(&ck->topo, send_peer[k]));
-        open_source(ck, step, send_rank[k], &send_x[k], &o[k], &pl[k], paths[k]);
-    }
+    for (int k = 0; k < nsend; k++)
+        open_source(ck, step, send_peer[k], send_rank[k], &send_x[k], &o[k],
+                    &pl[k], paths[k]);
     for (int k = 0; k < nrecv; k++) {
         cache_rank_path(&ck->cache, step, recv_rank[k], 1, paths[nsend + k], PATH_MAX);
         in[k] = (istream_t){.peer = recv_peer[k], .path = paths[nsend + k]};
     }
     stream_run(ck->comm, o, nsend, in, nrecv);
-    for (int k = 0; k < nsend; k++) {
-        if (o[k].src_fd >= 0)
-            close(o[k].src_fd);
-        plan_free(&pl[k]);
-    }
+    close_sources(o, pl, nsend);
     for (int k = 0; k < nrecv; k++) {
         char *final = paths[nsend + nrecv + k];
         recv_x[k] = (mf_entry_t){.rank = recv_rank[k], .size = in[k].size,
@@ -495,17 +495,10 @@ static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
         err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
     if ((ns = clients_in_need(ck, p, need, peer, x, e)) < 0)
         goto out;
-    for (int k = 0; k < ns; k++) {
-        o[k].peer = peer[k];
-        o[k].chunk = stream_chunk(topo_fan_in(t, peer[k]));
-        open_source(ck, p->step, peer[k], &x[k], &o[k], &pl[k], paths[k]);
-    }
+    for (int k = 0; k < ns; k++)
+        open_source(ck, p->step, peer[k], peer[k], &x[k], &o[k], &pl[k], paths[k]);
     stream_run(ck->comm, o, ns, &in, need);
-    for (int k = 0; k < ns; k++) {
-        if (o[k].src_fd >= 0)
-            close(o[k].src_fd);
-        plan_free(&pl[k]);
-    }
+    close_sources(o, pl, ns);
     rankfile_index_free(&in.idx);
     /* where this rank's own file failed, its MANIFEST names the same bytes */
     if (need && in.err.code == CKPT_OK && p->have_local && in.digest != p->own.digest)
@@ -847,10 +840,8 @@ int refill_step(ckpt_t *ck, int64_t step)
     rf_index_t idx = {0};
     probe_t p;
     int stored = 0, need, rc;
-    if (probe_step(ck, step, &p, e) != CKPT_OK) {
-        probe_free(&p);
+    if (probe_step(ck, step, &p, e) != CKPT_OK)
         return e->code;
-    }
     need = !p.have_local;
     rc = obtain(ck, &p, need, 1, &stored, e);
     if (rc == NOT_AVAILABLE)
@@ -887,10 +878,8 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
         int rc;
         if (s < 0 || (want != CKPT_LATEST && s != want))
             break;
-        if (probe_step(ck, s, &p, e) != CKPT_OK) {
-            probe_free(&p);
+        if (probe_step(ck, s, &p, e) != CKPT_OK)
             return e->code;
-        }
         rc = restore_this(ck, &p, e);
         probe_free(&p);
         if (rc != NOT_AVAILABLE) {
@@ -921,10 +910,8 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
     while ((s = newest_candidate(ck, bound, !own_only)) >= 0) {
         probe_t p;
         int ok;
-        if (probe_step(ck, s, &p, e) != CKPT_OK) {
-            probe_free(&p);
+        if (probe_step(ck, s, &p, e) != CKPT_OK)
             return e->code;
-        }
         ok = all(ck, p.have_local || (!own_only && (p.partner_has || p.in_storage)));
         if (ok && own)
             *own = p.own;
@@ -957,17 +944,17 @@ int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
 static int cache_level(ckpt_t *ck, int64_t step, int *lowest, int *highest)
 {
     probe_t p;
-    int copies, mine;
-    if (probe_step(ck, step, &p, &ck->err) != CKPT_OK) {
-        probe_free(&p);
+    int copies, v[2], r[2];
+    if (probe_step(ck, step, &p, &ck->err) != CKPT_OK)
         return ck->err.code;
-    }
     copies = p.have_local + p.partner_has;
-    mine = copies == 0 ? CKPT_LEVEL_NONE
+    v[0] = copies == 0 ? CKPT_LEVEL_NONE
            : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
+    v[1] = -v[0]; /* one reduction: the highest is minus the lowest of these */
     probe_free(&p);
-    MPI_Allreduce(&mine, lowest, 1, MPI_INT, MPI_MIN, ck->comm);
-    MPI_Allreduce(&mine, highest, 1, MPI_INT, MPI_MAX, ck->comm);
+    MPI_Allreduce(v, r, 2, MPI_INT, MPI_MIN, ck->comm);
+    *lowest = r[0];
+    *highest = -r[1];
     return CKPT_OK;
 }
 

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,8 +35,8 @@ typedef struct save {
 static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    int fd = open(s->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || fchmod(fd, 0600) != 0)
+    int fd = fio_open_rewrite(s->tmp);
+    if (fd < 0)
         err_sys(e, errno, "open %s", s->tmp);
     s->out = (ostream_t){.peer = t->partner, .plan = &s->plan, .src_fd = -1,
                          .local_fd = fd, .local_path = s->tmp, .idx = &s->idx,

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 enum { TAG_PLAN = 7301, TAG_DATA = 7302, TAG_FIN = 7303 };
@@ -313,11 +312,7 @@ static void open_target(orecv_t *r)
         return;
     /* not truncated: a spare is rewritten in place (every byte of the file
      * is written, and the end is cut at its size when done) */
-    r->w.fd = open(in->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (r->w.fd >= 0 && fchmod(r->w.fd, 0600) != 0) {
-        close(r->w.fd);
-        r->w.fd = -1;
-    }
+    r->w.fd = fio_open_rewrite(in->path);
     if (r->w.fd < 0)
         err_sys(&in->err, errno, "create %s", in->path);
 }
