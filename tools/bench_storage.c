@@ -122,7 +122,7 @@ static void storage_report(bench_t *b, sbench_t *s)
            "cache lost, data checked)\n",
            total / bench_median(s->down, n) / 1e6);
     printf("  of which storage read     %8.1f MB/s (ranged GETs, checksum, "
-           "fsync: the library's own timer)\n", total / bench_median(s->read, n) / 1e6);
+           "file: the library's own timer)\n", total / bench_median(s->read, n) / 1e6);
     printf("requests per step           %8llu  (bound: ceil(bytes/block)+2 per "
            "node object + 1 = %llu)\n", (unsigned long long)puts,
            (unsigned long long)(nodes * (blocks + 2) + 1));
