@@ -368,11 +368,6 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
                        r->refused);
     if (c == CURLE_OK && r->status / 100 == 2 &&
         (r->range_len == 0 || r->got == r->range_len)) {
-        /* Start writing a finished piece back now, so that the caller's
-         * closing fsync finds little left to do. */
-        if (r->sink_fd >= 0 && r->got > 0)
-            sync_file_range(r->sink_fd, (off_t)r->sink_off, (off_t)r->got,
-                            SYNC_FILE_RANGE_WRITE);
         r->state = R_DONE;
         return CKPT_OK;
     }

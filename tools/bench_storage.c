@@ -77,6 +77,14 @@ static int bench_transfer(bench_t *b, sbench_t *s, ckpt_t *wb, ckpt_t *down)
     return rc;
 }
 
+static void print_rounds(const char *what, const double *v, int n)
+{
+    printf("%s", what);
+    for (int r = 0; r < n; r++)
+        printf(" %.3f", v[r]);
+    printf("\n");
+}
+
 static void storage_report(bench_t *b, sbench_t *s)
 {
     double ratio[64], total = (double)b->bytes * b->size;
@@ -129,6 +137,8 @@ static void storage_report(bench_t *b, sbench_t *s)
     printf("restore from cache          %8llu requests, %llu bytes of storage\n",
            (unsigned long long)s->req_cache_restore,
            (unsigned long long)s->bytes_cache_restore);
+    print_rounds("seconds per round: upload  ", s->up, n);
+    print_rounds("                   download", s->down, n);
 }
 
 int storage_bench(bench_t *b)
