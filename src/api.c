@@ -34,6 +34,20 @@ static void report_single(ckpt_t *ck)
                 "level");
 }
 
+/* Collective: the newest step complete in every rank's cache goes to
+ * storage if storage lacks it (the job before ended first). */
+static void resume_upload(ckpt_t *ck)
+{
+    int64_t step;
+    uint64_t generation;
+    mf_entry_t own;
+    if (ck->wb.st == NULL)
+        return;
+    if (query_complete(ck, &step, &own, &generation) == CKPT_OK)
+        wb_resume(ck, step, generation, &own);
+    err_clear(&ck->err);
+}
+
 static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
 {
     ckpt_err_t *e = &ck->err;
@@ -68,9 +82,11 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
         cache_clean(&ck->cache, &ck->log);
     }
     report_single(ck);
-    if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK)
+    if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK ||
+        wb_init(ck) != CKPT_OK)
         return e->code;
-    return wb_init(ck);
+    resume_upload(ck);
+    return CKPT_OK;
 }
 
 static void free_handle(ckpt_t *ck)

@@ -94,7 +94,7 @@ static size_t keep_body(http_req_t *r, const char *p, size_t n, int ok)
 {
     size_t room = (ok ? HTTP_BODY_MAX : ERROR_BODY_MAX) - r->resp_len;
     if (ok && n > room) {
-        refuse(r, "the answer is larger than " ST_GET_MAX_TEXT);
+        refuse(r, "the answer is larger than " HTTP_BODY_MAX_TEXT);
         return 0;
     }
     if (append(r, p, n < room ? n : room) != 0) {
@@ -142,7 +142,7 @@ static int length_ok(http_req_t *r, const char *value)
         return 0;
     }
     if (r->sink_fd < 0 && len > HTTP_BODY_MAX) {
-        refuse(r, "the answer is larger than " ST_GET_MAX_TEXT);
+        refuse(r, "the answer is larger than " HTTP_BODY_MAX_TEXT);
         return 0;
     }
     return 1;
@@ -224,7 +224,7 @@ static int on_seek(void *arg, curl_off_t off, int origin)
 
 /* What one http_run keeps between turns of its loop. */
 typedef struct run {
-    storage_t *st;
+    const http_env_t *env;
     CURLM *m;
     http_req_t *r;
     int n, conc, active, done, bad, paused;
@@ -232,9 +232,9 @@ typedef struct run {
     unsigned seed;
 } run_t;
 
-static int start(storage_t *st, CURLM *m, http_req_t *r, ckpt_err_t *e)
+static int start(const http_env_t *env, CURLM *m, http_req_t *r, ckpt_err_t *e)
 {
-    long stall = st->timeout < 30 ? st->timeout : 30;
+    long stall = env->timeout < 30 ? env->timeout : 30;
     r->h = curl_easy_init();
     r->hdrs = NULL;
     r->pos = r->got = 0;
@@ -247,7 +247,7 @@ static int start(storage_t *st, CURLM *m, http_req_t *r, ckpt_err_t *e)
     r->refused[0] = r->error_code[0] = '\0';
     /* Our own limit rather than CURLOPT_TIMEOUT: time on hold (a save)
      * must not count, and curl's clock would go on while paused. */
-    r->attempt_end = log_now() + st->timeout;
+    r->attempt_end = log_now() + env->timeout;
     if (r->tries == 0)
         r->began = log_now();
     if (r->h == NULL)
@@ -347,7 +347,7 @@ static int give_up(const http_req_t *r, double now, const char *why,
         snprintf(asked, sizeof asked, " (it asked to retry after %.0f s, past "
                  "the deadline)", r->retry_after);
     return err_set_cause(e, ERR_CAUSE_DOWN, CKPT_ESTORAGE, "%s %s: still "
-                         "failing after %d tries over %.1f s " ST_DOWN_MARK
+                         "failing after %d tries over %.1f s " HTTP_DOWN_MARK
                          ": %s%s", r->method, r->what, r->tries,
                          now - r->began, why, asked);
 }
@@ -361,7 +361,7 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
     curl_off_t up = 0;
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_getinfo(r->h, CURLINFO_SIZE_UPLOAD_T, &up);
-    st_count(x->st, r->op, r->sink_fd >= 0 ? r->got : (uint64_t)up);
+    x->env->count(x->env->ctx, r->op, r->sink_fd >= 0 ? r->got : (uint64_t)up, 0);
     stop(x->m, r);
     if (r->refused[0])
         return err_set(e, CKPT_ESTORAGE, "%s %s: %s", r->method, r->what,
@@ -371,7 +371,7 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
         r->state = R_DONE;
         return CKPT_OK;
     }
-    describe(r, c, x->st->timeout, why, sizeof why);
+    describe(r, c, x->env->timeout, why, sizeof why);
     /* A complete answer shorter than the range is the object's end, not a
      * cut connection (curl reports that as CURLE_PARTIAL_FILE): the object
      * is shorter than its manifest says, and stays so. */
@@ -379,7 +379,7 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
         return err_set(e, CKPT_ESTORAGE, "%s %s: %s", r->method, r->what, why);
     if (r->first_fail == 0)
         r->first_fail = now;
-    deadline = r->first_fail + x->st->timeout;
+    deadline = r->first_fail + x->env->timeout;
     if (r->give_up_by > 0 && r->give_up_by < deadline)
         deadline = r->give_up_by;
     wait = backoff(r->tries, &x->seed);
@@ -389,7 +389,7 @@ static int finish(run_t *x, http_req_t *r, CURLcode c, ckpt_err_t *e)
         return give_up(r, now, why, e);
     r->next_try = now + wait;
     r->state = R_WAIT;
-    st_count_retry(x->st, r->op);
+    x->env->count(x->env->ctx, r->op, 0, 1);
     return CKPT_OK;
 }
 
@@ -411,7 +411,7 @@ static void shift_clocks(run_t *x, double by)
 /* While the storage is held, active transfers pause; after, they go on. */
 static int held(run_t *x)
 {
-    int on = atomic_load(&x->st->hold);
+    int on = atomic_load(x->env->hold);
     if (on != x->paused) {
         for (int i = 0; i < x->n; i++)
             if (x->r[i].state == R_ACTIVE && x->r[i].h)
@@ -437,7 +437,7 @@ static double launch(run_t *x, ckpt_err_t *e)
             continue;
         }
         if ((r->state == R_NEW || r->state == R_WAIT) && x->active < x->conc &&
-            start(x->st, x->m, r, e) == CKPT_OK)
+            start(x->env, x->m, r, e) == CKPT_OK)
             x->active++;
     }
     return nap;
@@ -483,10 +483,10 @@ static void turn(run_t *x, ckpt_err_t *e)
         curl_multi_poll(x->m, NULL, 0, (int)(nap * 1000) + 1, NULL);
 }
 
-int http_run(storage_t *st, http_req_t *r, int n, int conc, int *failed,
-             ckpt_err_t *e)
+int http_run(const http_env_t *env, http_req_t *r, int n, int conc,
+             int *failed, ckpt_err_t *e)
 {
-    run_t x = {.st = st, .m = curl_multi_init(), .r = r, .n = n, .conc = conc,
+    run_t x = {.env = env, .m = curl_multi_init(), .r = r, .n = n, .conc = conc,
                .bad = -1,
                .seed = (unsigned)getpid() ^ (unsigned)(log_now() * 1e6)};
     if (x.m == NULL)

@@ -9,12 +9,17 @@
 #define CKPT_HTTP_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdint.h>
-#include "storage_impl.h"
+#include "error.h"
 
 /* The largest body kept in memory (storage_get, a List Blobs page): more
  * is refused, never allocated. */
-#define HTTP_BODY_MAX ST_GET_MAX
+#define HTTP_BODY_MAX (64u << 20)
+#define HTTP_BODY_MAX_TEXT "64 MiB"
+/* In the message of a request given up after the timeout, for the reader;
+ * callers test ERR_CAUSE_DOWN. */
+#define HTTP_DOWN_MARK "(storage_timeout)"
 /* The longest wait a Retry-After may ask for; more is malformed. */
 #define HTTP_RETRY_AFTER_MAX 86400
 
@@ -27,7 +32,7 @@ typedef int (*http_prepare_fn)(void *ctx, http_req_t *r, CURL *h,
 
 struct http_req {
     /* Set by the caller. */
-    int op;                   /* st_op_t, for the counters */
+    int op;                   /* for the counters: the caller's kind */
     const char *method;       /* GET, PUT, DELETE */
     const char *what;         /* the object, for messages */
     http_prepare_fn prepare;
@@ -67,10 +72,20 @@ int http_parse_retry_after(const char *value, double *seconds);
  * 0 and sets *len, or -1 (*len untouched). Pure. */
 int http_parse_content_length(const char *value, uint64_t *len);
 
+/* What a batch answers to, set by its caller: how long a request may keep
+ * failing, a switch that pauses every transfer while it is on (tests hold
+ * storage with it), and where each attempt is counted. */
+typedef struct http_env {
+    int timeout;              /* seconds */
+    atomic_int *hold;
+    void (*count)(void *ctx, int op, uint64_t bytes, int retried);
+    void *ctx;
+} http_env_t;
+
 /* Runs the n requests, at most `concurrency` at a time. On failure e says
  * which request failed and why; *failed (may be NULL) gets its index. */
-int http_run(storage_t *st, http_req_t *r, int n, int concurrency, int *failed,
-             ckpt_err_t *e);
+int http_run(const http_env_t *env, http_req_t *r, int n, int concurrency,
+             int *failed, ckpt_err_t *e);
 void http_req_free(http_req_t *r);
 /* Up to want bytes of r's body at offset at; the count, or -1. */
 int http_body_read(const http_req_t *r, char *p, uint64_t at, size_t want);

@@ -153,14 +153,26 @@ static az_t *az_of(storage_t *st)
     return st->impl;
 }
 
+_Static_assert(HTTP_BODY_MAX == ST_GET_MAX, "a GET into memory has one limit");
+
+static void count(void *ctx, int op, uint64_t bytes, int retried)
+{
+    if (retried)
+        st_count_retry(ctx, op);
+    else
+        st_count(ctx, op, bytes);
+}
+
 /* Runs the requests; failures Azure explains get a message saying what to
  * fix. A missing blob is CKPT_ENOENT. */
 static int az_run(storage_t *st, http_req_t *r, int n, ckpt_err_t *e)
 {
     az_t *az = az_of(st);
+    http_env_t env = {.timeout = st->timeout, .hold = &st->hold,
+                      .count = count, .ctx = st};
     int bad = -1;
     int conc = r[0].op == OP_GET ? st->read_concurrency : st->concurrency;
-    if (http_run(st, r, n, conc, &bad, e) == CKPT_OK || bad < 0)
+    if (http_run(&env, r, n, conc, &bad, e) == CKPT_OK || bad < 0)
         return e->code;
     if (r[bad].status == 403) {
         err_clear(e);
@@ -380,7 +392,7 @@ static int z_list(storage_t *st, const char *prefix, char ***names, int *n,
         if (pages > 0 && log_now() > until)
             err_set_cause(e, ERR_CAUSE_DOWN, CKPT_ESTORAGE, "listing '%s' "
                           "had not ended after %d pages and %.1f s "
-                          ST_DOWN_MARK, prefix, pages, log_now() - t0);
+                          HTTP_DOWN_MARK, prefix, pages, log_now() - t0);
         else
             list_page(st, prefix, l, until, e);
         pages++;

@@ -33,10 +33,6 @@ struct storage {
 /* Sleeps while the storage is held. */
 void st_wait_hold(storage_t *st);
 
-/* In the message of a request given up after storage_timeout, for the
- * reader; callers test ERR_CAUSE_DOWN. */
-#define ST_DOWN_MARK "(storage_timeout)"
-
 void st_count(storage_t *st, int op, uint64_t bytes);
 void st_count_retry(storage_t *st, int op);
 

@@ -407,26 +407,18 @@ static int list_committed(ckpt_t *ck, ckpt_err_t *e)
     return e->code;
 }
 
-/* The newest step complete in every rank's cache, if storage lacks it, was
- * left behind by a job that ended before uploading it. */
-static void resume(ckpt_t *ck)
+void wb_resume(ckpt_t *ck, int64_t step, uint64_t generation,
+               const mf_entry_t *own)
 {
-    int64_t step;
-    uint64_t generation;
-    mf_entry_t own;
-    if (query_complete(ck, &step, &own, &generation) != CKPT_OK) {
-        err_clear(&ck->err);
-        return;
-    }
-    if (step <= wb_newest_committed(&ck->wb, INT64_MAX))
+    if (ck->wb.st == NULL || step <= wb_newest_committed(&ck->wb, INT64_MAX))
         return;
     log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
             " is in the cache but not in storage: uploading it", step);
     ck->wb.last_saved = step;
     ck->wb.last_generation = generation;
-    ck->wb.last_size = own.size;
-    ck->wb.last_digest = own.digest;
-    schedule(ck, step, generation, own.size, own.digest);
+    ck->wb.last_size = own->size;
+    ck->wb.last_digest = own->digest;
+    schedule(ck, step, generation, own->size, own->digest);
 }
 
 int wb_init(ckpt_t *ck)
@@ -450,10 +442,9 @@ int wb_init(ckpt_t *ck)
     if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(&ck->topo) &&
         (w->up = upload_start(w->st, &ck->log)) == NULL)
         err_set(e, CKPT_ENOMEM, "cannot start the upload thread");
-    if (err_agree(ck->comm, e) != CKPT_OK || list_committed(ck, e) != CKPT_OK)
+    if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
-    resume(ck);
-    return CKPT_OK;
+    return list_committed(ck, e);
 }
 
 void wb_free(wb_t *w)

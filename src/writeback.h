@@ -5,6 +5,7 @@
 #define CKPT_WRITEBACK_H
 
 #include <stdint.h>
+#include "manifest.h"
 #include "storage.h"
 #include "upload.h"
 
@@ -44,6 +45,11 @@ typedef struct wb {
 /* Collective. Opens storage, lists committed steps, starts the threads, and
  * queues the newest cached step if storage does not have it yet. */
 int wb_init(ckpt_t *ck);
+/* Collective: `step`, the newest step complete in every rank's cache, is
+ * uploaded if storage lacks it (a job that ended before uploading it left
+ * it behind). `own` is this rank's MANIFEST entry of it. */
+void wb_resume(ckpt_t *ck, int64_t step, uint64_t generation,
+               const mf_entry_t *own);
 /* Collective: finishes every upload (and the newest saved step's). */
 int wb_finalize(ckpt_t *ck);
 /* Frees what is left, after a failed init or finalize. */
