@@ -98,6 +98,36 @@ int fio_fsync_dir(const char *dir, ckpt_err_t *e)
     return rc;
 }
 
+int fio_replace(int fd, const char *tmp, const char *path, ckpt_err_t *e)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (e->code == CKPT_OK && fsync(fd) != 0)
+        err_sys(e, errno, "fsync %s", tmp);
+    close(fd);
+    if (e->code == CKPT_OK && rename(tmp, path) != 0)
+        err_sys(e, errno, "rename %s", tmp);
+    if (e->code != CKPT_OK) {
+        unlink(tmp);
+        return e->code;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return fio_fsync_dir(dir, e);
+}
+
+int fio_write_replace(const char *path, const char *tmp, const void *buf,
+                      size_t len, ckpt_err_t *e)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(e, errno, "create %s", tmp);
+    fio_pwrite(fd, buf, len, 0, tmp, e);
+    return fio_replace(fd, tmp, path, e);
+}
+
 int fio_mkdirs(const char *path, ckpt_err_t *e)
 {
     char buf[PATH_MAX];

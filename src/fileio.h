@@ -20,6 +20,14 @@ int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
  * link, mode 0600 whatever it was: an fd, or -1 with errno. */
 int fio_open_rewrite(const char *path);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
+/* The one way a file is replaced atomically: tmp, written through fd (or,
+ * for fio_write_replace, created 0600 with buf), is fsync'd, closed and
+ * renamed over path, and path's directory is fsync'd, so that a crash
+ * leaves the old file or the new one, never a mix. fd is closed in every
+ * case; on failure (or if e already holds one) tmp is removed. */
+int fio_replace(int fd, const char *tmp, const char *path, ckpt_err_t *e);
+int fio_write_replace(const char *path, const char *tmp, const void *buf,
+                      size_t len, ckpt_err_t *e);
 int fio_mkdirs(const char *path, ckpt_err_t *e);  /* mkdir -p, mode 0700 */
 int fio_rmtree(const char *path);                 /* rm -rf; 0 or -1 */
 int fio_file_size(const char *path, uint64_t *size); /* 0 or -1 */

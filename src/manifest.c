@@ -94,29 +94,13 @@ int manifest_write_body(const char *step_dir, const manifest_t *m,
 {
     char tmp[PATH_MAX + 8], path[PATH_MAX];
     size_t len;
-    int fd, rc = CKPT_OK;
+    int rc;
     char *text = format_text(m, body, blen, &len);
     if (text == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
     snprintf(path, sizeof path, "%s/" MANIFEST_NAME, step_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = err_sys(e, errno, "create %s", tmp);
-        goto out;
-    }
-    if (fio_pwrite(fd, text, len, 0, tmp, e) == CKPT_OK && fsync(fd) != 0)
-        err_sys(e, errno, "fsync %s", tmp);
-    close(fd);
-    if ((rc = e->code) != CKPT_OK)
-        goto out;
-    if (rename(tmp, path) != 0)
-        rc = err_sys(e, errno, "rename %s", tmp);
-    else
-        rc = fio_fsync_dir(step_dir, e);
-out:
-    if (rc != CKPT_OK)
-        unlink(tmp);
+    rc = fio_write_replace(path, tmp, text, len, e);
     free(text);
     return rc;
 }

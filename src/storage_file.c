@@ -63,22 +63,12 @@ static int create_tmp(storage_t *st, const char *name, char *path, char *tmp,
     return CKPT_OK;
 }
 
-/* fsync, close and rename into place; the temporary file goes on failure. */
+/* Into place atomically; a failure is the storage's. */
 static int finish_tmp(int fd, const char *tmp, const char *path, ckpt_err_t *e)
 {
-    char dir[PATH_MAX];
-    if (e->code == CKPT_OK && fsync(fd) != 0)
-        err_sys(e, errno, "fsync %s", tmp);
-    close(fd);
-    if (e->code == CKPT_OK && rename(tmp, path) != 0)
-        err_sys(e, errno, "rename %s", tmp);
-    if (e->code != CKPT_OK) {
-        unlink(tmp);
-        return e->code = CKPT_ESTORAGE;
-    }
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = '\0';
-    return fio_fsync_dir(dir, e);
+    if (fio_replace(fd, tmp, path, e) != CKPT_OK)
+        e->code = CKPT_ESTORAGE;
+    return e->code;
 }
 
 static int f_put(storage_t *st, const char *name, const void *buf, size_t len,
