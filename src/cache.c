@@ -31,18 +31,60 @@ void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
              rank, tmp ? CACHE_TMP_SUFFIX : "");
 }
 
-/* "step-<S>" with S a canonical non-negative decimal; -1 otherwise. */
-static int64_t parse_step_name(const char *name)
+/* "<prefix><N>" with N a canonical non-negative decimal; -1 otherwise. */
+static int64_t parse_numbered(const char *name, const char *prefix)
 {
+    size_t k = strlen(prefix);
     char *end;
     long long v;
-    if (strncmp(name, "step-", 5) != 0 || name[5] < '0' || name[5] > '9')
+    if (strncmp(name, prefix, k) != 0 || name[k] < '0' || name[k] > '9')
         return -1;
-    if (name[5] == '0' && name[6] != '\0')
+    if (name[k] == '0' && name[k + 1] != '\0')
         return -1;
     errno = 0;
-    v = strtoll(name + 5, &end, 10);
+    v = strtoll(name + k, &end, 10);
     return errno || *end != '\0' ? -1 : (int64_t)v;
+}
+
+static int64_t parse_step_name(const char *name)
+{
+    return parse_numbered(name, "step-");
+}
+
+/* Appends v to a growable array of int64_t. */
+static int push(int64_t **v, int *n, int *cap, int64_t x)
+{
+    if (*n == *cap) {
+        int64_t *g = realloc(*v, (size_t)(*cap = *cap ? 2 * *cap : 16) * sizeof *g);
+        if (g == NULL)
+            return -1;
+        *v = g;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+int cache_list_nodes(const char *cache_dir, const char *job, int64_t **nodes,
+                     int *n, ckpt_err_t *e)
+{
+    char path[PATH_MAX];
+    struct dirent *d;
+    DIR *dir;
+    int cap = 0;
+    *nodes = NULL;
+    *n = 0;
+    snprintf(path, sizeof path, "%s/%s", cache_dir, job);
+    if ((dir = opendir(path)) == NULL)
+        return err_sys(e, errno, "list %s", path);
+    while ((d = readdir(dir)) != NULL) {
+        int64_t k = parse_numbered(d->d_name, "node-");
+        if (k >= 0 && k <= INT32_MAX && push(nodes, n, &cap, k) != 0) {
+            closedir(dir);
+            return err_set(e, CKPT_ENOMEM, "out of memory listing nodes");
+        }
+    }
+    closedir(dir);
+    return CKPT_OK;
 }
 
 static int has_manifest(const cache_t *c, int64_t step)
@@ -59,7 +101,8 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e)
+int cache_list_steps(const cache_t *c, int complete, int64_t **steps, int *n,
+                     ckpt_err_t *e)
 {
     DIR *dir = opendir(c->node_dir);
     struct dirent *d;
@@ -71,18 +114,12 @@ int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e)
                                : err_sys(e, errno, "list %s", c->node_dir);
     while ((d = readdir(dir)) != NULL) {
         int64_t s = parse_step_name(d->d_name);
-        if (s < 0 || !has_manifest(c, s))
+        if (s < 0 || (complete && !has_manifest(c, s)))
             continue;
-        if (*n == cap) {
-            int64_t *v = realloc(*steps, (size_t)(cap = cap ? 2 * cap : 16) *
-                                             sizeof *v);
-            if (v == NULL) {
-                closedir(dir);
-                return err_set(e, CKPT_ENOMEM, "out of memory listing steps");
-            }
-            *steps = v;
+        if (push(steps, n, &cap, s) != 0) {
+            closedir(dir);
+            return err_set(e, CKPT_ENOMEM, "out of memory listing steps");
         }
-        (*steps)[(*n)++] = s;
     }
     closedir(dir);
     if (*n > 1) /* qsort's pointer must be valid even for no element */
@@ -95,7 +132,7 @@ int64_t cache_newest_step(const cache_t *c, int64_t bound)
     ckpt_err_t e = {0};
     int64_t *steps, best = -1;
     int n;
-    if (cache_list_steps(c, &steps, &n, &e) != CKPT_OK)
+    if (cache_list_steps(c, 1, &steps, &n, &e) != CKPT_OK)
         return -1;
     for (int i = 0; i < n && best < 0; i++)
         if (steps[i] <= bound)
@@ -217,7 +254,7 @@ int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,
 {
     int64_t *steps;
     int n;
-    if (cache_list_steps(c, &steps, &n, e) != CKPT_OK)
+    if (cache_list_steps(c, 1, &steps, &n, e) != CKPT_OK)
         return e->code;
     for (int i = 0; i < n && e->code == CKPT_OK && steps[i] > step; i++) {
         log_msg(lg, LOG_INFO, "step %" PRId64 " is superseded by a new save of "
@@ -242,7 +279,7 @@ void cache_retain(cache_t *c, int keep, int64_t current,
     ckpt_err_t e = {0};
     int64_t *steps;
     int n, kept = 1; /* `current` is always kept */
-    if (cache_list_steps(c, &steps, &n, &e) != CKPT_OK)
+    if (cache_list_steps(c, 1, &steps, &n, &e) != CKPT_OK)
         return;
     for (int i = 0; i < n; i++) {
         if (steps[i] == current || is_pinned(steps[i], pinned, npinned))

@@ -25,8 +25,14 @@ void cache_step_dir(const cache_t *c, int64_t step, char *buf, size_t n);
 void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
                      char *buf, size_t n);
 
-/* Steps of this node whose MANIFEST exists, newest first. *steps is malloc'd. */
-int cache_list_steps(const cache_t *c, int64_t **steps, int *n, ckpt_err_t *e);
+/* Steps of this node, newest first: those whose MANIFEST exists if
+ * `complete`, else every step directory. *steps is malloc'd. */
+int cache_list_steps(const cache_t *c, int complete, int64_t **steps, int *n,
+                     ckpt_err_t *e);
+/* The nodes a job's cache root holds (node-<n> directories), in directory
+ * order. *nodes is malloc'd. For the tools, which see every node. */
+int cache_list_nodes(const char *cache_dir, const char *job, int64_t **nodes,
+                     int *n, ckpt_err_t *e);
 /* Newest complete step <= bound, or -1. */
 int64_t cache_newest_step(const cache_t *c, int64_t bound);
 

@@ -174,7 +174,7 @@ uint64_t newest_cached_save(ckpt_t *ck, int64_t before)
     int n;
     uint64_t best = 0;
     ckpt_err_t e = {0};
-    if (cache_list_steps(&ck->cache, &steps, &n, &e) != CKPT_OK)
+    if (cache_list_steps(&ck->cache, 1, &steps, &n, &e) != CKPT_OK)
         return 0;
     for (int i = 0; i < n; i++) {
         manifest_t m;
@@ -323,15 +323,19 @@ static void close_sources(ostream_t *o, plan_t *pl, int n)
     }
 }
 
-/* Streams files: this rank sends `nsend` files (rank numbers in send_rank,
- * entries with their indexes in send_x) to peers send_peer, and receives
- * into its own node directory the files of recv_rank[] from recv_peer[].
- * Received files are renamed into place; their entries are returned in
- * recv_x, their indexes (as the senders named them) in recv_idx. */
-static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
-                      const int *send_rank, const mf_entry_t *send_x, int nrecv,
-                      const int *recv_peer, const int *recv_rank,
-                      mf_entry_t *recv_x, rf_index_t *recv_idx, ckpt_err_t *e)
+/* One file moved between nodes: whose it is (rank), the rank at the other
+ * end (peer), and its entry: given with its index (x.idx) when sent, filled
+ * in when received, with the index as the sender named it in idx. */
+typedef struct move {
+    int peer, rank;
+    mf_entry_t x;
+    rf_index_t idx;
+} move_t;
+
+/* Streams files: this rank sends `send` and receives `recv` into its own
+ * node directory, where the received files are renamed into place. */
+static int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
+                      move_t *recv, int nrecv, ckpt_err_t *e)
 {
     ostream_t *o = calloc((size_t)nsend + 1, sizeof *o);
     istream_t *in = calloc((size_t)nrecv + 1, sizeof *in);
@@ -346,20 +350,20 @@ static int move_files(ckpt_t *ck, int64_t step, int nsend, const int *send_peer,
     if (nrecv > 0)
         fio_mkdirs(dir, e);
     for (int k = 0; k < nsend; k++)
-        open_source(ck, step, send_peer[k], send_rank[k], &send_x[k], &o[k],
+        open_source(ck, step, send[k].peer, send[k].rank, &send[k].x, &o[k],
                     &pl[k], paths[k]);
     for (int k = 0; k < nrecv; k++) {
-        cache_rank_path(&ck->cache, step, recv_rank[k], 1, paths[nsend + k], PATH_MAX);
-        in[k] = (istream_t){.peer = recv_peer[k], .path = paths[nsend + k]};
+        cache_rank_path(&ck->cache, step, recv[k].rank, 1, paths[nsend + k], PATH_MAX);
+        in[k] = (istream_t){.peer = recv[k].peer, .path = paths[nsend + k]};
     }
     stream_run(ck->comm, o, nsend, in, nrecv);
     close_sources(o, pl, nsend);
     for (int k = 0; k < nrecv; k++) {
         char *final = paths[nsend + nrecv + k];
-        recv_x[k] = (mf_entry_t){.rank = recv_rank[k], .size = in[k].size,
+        recv[k].x = (mf_entry_t){.rank = recv[k].rank, .size = in[k].size,
                                  .digest = in[k].digest};
-        recv_idx[k] = in[k].idx;
-        cache_rank_path(&ck->cache, step, recv_rank[k], 0, final, PATH_MAX);
+        recv[k].idx = in[k].idx;
+        cache_rank_path(&ck->cache, step, recv[k].rank, 0, final, PATH_MAX);
         if (in[k].err.code != CKPT_OK) {
             err_set(e, in[k].err.code, "%s", in[k].err.msg);
             unlink(in[k].path);
@@ -377,10 +381,10 @@ out:
     return e->code;
 }
 
-/* Which clients need their copy sent (each tells its partner `need`): their
- * ranks into peer[], their entries into x[]; the count, or -1. */
-static int clients_in_need(ckpt_t *ck, probe_t *p, int need, int *peer,
-                           mf_entry_t *x, ckpt_err_t *e)
+/* Which clients need their copy sent (each tells its partner `need`):
+ * their files into send[]; the count, or -1. */
+static int clients_in_need(ckpt_t *ck, probe_t *p, int need, move_t *send,
+                           ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
     int *needs = calloc((size_t)t->nclients + 1, sizeof *needs), ns = 0;
@@ -390,9 +394,9 @@ static int clients_in_need(ckpt_t *ck, probe_t *p, int need, int *peer,
         err_set(e, CKPT_EMPI, "MPI failed asking the partner");
     for (int k = 0; e->code == CKPT_OK && k < t->nclients; k++)
         if (needs[k]) {
-            peer[ns] = t->clients[k];
-            x[ns] = p->copy[k];
-            x[ns++].idx = &p->copy_idx[k];
+            send[ns] = (move_t){.peer = t->clients[k], .rank = t->clients[k],
+                                .x = p->copy[k]};
+            send[ns++].x.idx = &p->copy_idx[k];
         }
     free(needs);
     return e->code == CKPT_OK ? ns : -1;
@@ -402,22 +406,20 @@ static int clients_in_need(ckpt_t *ck, probe_t *p, int need, int *peer,
 static int fetch_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer), ns;
-    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
-    rf_index_t shipped = {0};
-    if (!peer || !x)
+    move_t *send = calloc((size_t)t->nclients + 1, sizeof *send);
+    move_t mine = {.peer = t->partner, .rank = ck->rank};
+    int ns;
+    if (send == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
-    if ((ns = clients_in_need(ck, p, need, peer, x, e)) >= 0)
-        move_files(ck, p->step, ns, peer, peer, x, need, &t->partner, &ck->rank,
-                   &p->own, &shipped, e);
-    rankfile_index_free(&shipped); /* the file's own attributes decide */
-    if (need && e->code == CKPT_OK) {
+    if ((ns = clients_in_need(ck, p, need, send, e)) >= 0 &&
+        move_files(ck, p->step, send, ns, &mine, need, e) == CKPT_OK && need) {
+        p->own = mine.x;
         p->own.own = 1;
         log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": fetched own data from "
                 "partner rank %d", p->step, t->partner);
     }
-    free(peer);
-    free(x);
+    rankfile_index_free(&mine.idx); /* the file's own attributes decide */
+    free(send);
     return e->code;
 }
 
@@ -484,19 +486,20 @@ out:
 static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
-    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer), ns;
-    mf_entry_t *x = calloc((size_t)t->nclients + 1, sizeof *x);
+    move_t *send = calloc((size_t)t->nclients + 1, sizeof *send);
     ostream_t *o = calloc((size_t)t->nclients + 1, sizeof *o);
     plan_t *pl = calloc((size_t)t->nclients + 1, sizeof *pl);
     char (*paths)[PATH_MAX] = calloc((size_t)t->nclients + 1, PATH_MAX);
     placing_t pc = {.ck = ck, .step = p->step};
     istream_t in = {.peer = t->partner, .place = place_regions, .ctx = &pc};
-    if (!peer || !x || !o || !pl || !paths)
+    int ns;
+    if (!send || !o || !pl || !paths)
         err_set(e, CKPT_ENOMEM, "out of memory fetching from partner");
-    if ((ns = clients_in_need(ck, p, need, peer, x, e)) < 0)
+    if ((ns = clients_in_need(ck, p, need, send, e)) < 0)
         goto out;
     for (int k = 0; k < ns; k++)
-        open_source(ck, p->step, peer[k], peer[k], &x[k], &o[k], &pl[k], paths[k]);
+        open_source(ck, p->step, send[k].peer, send[k].rank, &send[k].x, &o[k],
+                    &pl[k], paths[k]);
     stream_run(ck->comm, o, ns, &in, need);
     close_sources(o, pl, ns);
     rankfile_index_free(&in.idx);
@@ -510,8 +513,7 @@ static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
         log_msg(&ck->log, LOG_INFO, "step %" PRId64 ": own data streamed from "
                 "partner rank %d", p->step, t->partner);
 out:
-    free(peer);
-    free(x);
+    free(send);
     free(o);
     free(pl);
     free(paths);
@@ -641,44 +643,39 @@ static int relist(ckpt_t *ck, probe_t *p, int own_here, int changed,
     const topo_t *t = &ck->topo;
     int want_up = 0, nr = 0, any = 0, n = 0;
     int *missing = calloc((size_t)t->nclients + 1, sizeof *missing);
-    int *peer = calloc((size_t)t->nclients + 1, sizeof *peer);
-    mf_entry_t *got = calloc((size_t)t->nclients + 1, sizeof *got);
+    move_t *got = calloc((size_t)t->nclients + 1, sizeof *got);
     mf_entry_t *mine = calloc((size_t)t->nclients + 2, sizeof *mine);
-    rf_index_t *got_idx = calloc((size_t)t->nclients + 1, sizeof *got_idx);
-    mf_entry_t own = p->own;
-    own.idx = own_idx;
-    if (!missing || !peer || !got || !mine || !got_idx) {
+    move_t up = {.peer = t->partner, .rank = ck->rank, .x = p->own};
+    up.x.idx = own_idx;
+    if (!missing || !got || !mine) {
         err_set(e, CKPT_ENOMEM, "out of memory refilling copies");
         goto out;
     }
     for (int k = 0; move && k < t->nclients; k++)
         if ((missing[k] = !p->copy_ok[k]))
-            peer[nr++] = t->clients[k];
+            got[nr++] = (move_t){.peer = t->clients[k], .rank = t->clients[k]};
     if (move && partner_tell_clients(t, ck->comm, missing, &want_up, 0) == 0)
-        move_files(ck, p->step, want_up, &t->partner, &ck->rank, &own, nr, peer,
-                   peer, got, got_idx, e);
+        move_files(ck, p->step, &up, want_up, got, nr, e);
     changed |= nr > 0;
     if (own_here)
-        mine[n++] = own;
+        mine[n++] = up.x;
     for (int k = 0, j = 0; k < t->nclients; k++)
         if (p->copy_ok[k]) {
             mine[n] = p->copy[k];
             mine[n++].idx = &p->copy_idx[k];
         } else if (missing[k] && e->code == CKPT_OK) {
-            mine[n] = got[j];
-            mine[n++].idx = &got_idx[j++];
+            mine[n] = got[j].x;
+            mine[n++].idx = &got[j++].idx;
         }
     MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, t->node_comm);
     if (any)
         step_commit_node(ck, p->step, p->gen, mine, n, e);
 out:
-    for (int j = 0; got_idx && j < nr; j++)
-        rankfile_index_free(&got_idx[j]);
+    for (int j = 0; got && j < nr; j++)
+        rankfile_index_free(&got[j].idx);
     free(missing);
-    free(peer);
     free(got);
     free(mine);
-    free(got_idx);
     return e->code;
 }
 

@@ -1,6 +1,6 @@
 /* ckpt-ls: list the checkpoints of a job in a cache root, and with --verify
  * re-check every checksum; with --storage, the steps committed in storage
- * beside them. Reads the layout of DESIGN.md; needs no MPI. */
+ * beside them. Knows the cache layout only through cache.h; needs no MPI. */
 #include "cache.h"
 #include "fileio.h"
 #include "manifest.h"
@@ -10,7 +10,6 @@
 #include "config.h"
 #include "ckpt.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,8 +30,8 @@ typedef struct {
 typedef struct {
     const char *root, *job, *storage;
     int verify, json;
-    char jobdir[PATH_MAX];
-    int *node_ids, nnodes;
+    int64_t *node_ids;
+    int nnodes;
     step_info_t *steps;
     int nsteps;
 } ls_t;
@@ -48,21 +47,8 @@ static void usage(FILE *f)
 
 static int find_nodes(ls_t *ls)
 {
-    DIR *d = opendir(ls->jobdir);
-    struct dirent *e;
-    int n;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (sscanf(e->d_name, "node-%d", &n) == 1 && n >= 0) {
-            int *v = realloc(ls->node_ids, (size_t)(ls->nnodes + 1) * sizeof *v);
-            if (v == NULL)
-                break;
-            ls->node_ids = v;
-            ls->node_ids[ls->nnodes++] = n;
-        }
-    closedir(d);
-    return 0;
+    ckpt_err_t e = {0};
+    return cache_list_nodes(ls->root, ls->job, &ls->node_ids, &ls->nnodes, &e);
 }
 
 static step_info_t *step_slot(ls_t *ls, int64_t step)
@@ -98,13 +84,14 @@ static int datasets_ok(const char *path, int fd)
     return ok;
 }
 
-static int file_ok(const ls_t *ls, const char *stepdir, const mf_entry_t *x)
+static int file_ok(const ls_t *ls, const cache_t *c, int64_t step,
+                   const mf_entry_t *x)
 {
-    char path[PATH_MAX + 128];
+    char path[PATH_MAX];
     ckpt_err_t e = {0};
     uint64_t size, digest = 0;
     int fd, ok;
-    snprintf(path, sizeof path, "%s/rank-%d.h5", stepdir, x->rank);
+    cache_rank_path(c, step, x->rank, 0, path, sizeof path);
     if (fio_file_size(path, &size) != 0 || size != x->size)
         return 0;
     if (!ls->verify)
@@ -119,16 +106,16 @@ static int file_ok(const ls_t *ls, const char *stepdir, const mf_entry_t *x)
     return ok;
 }
 
-static void scan_step(ls_t *ls, const char *nodedir, int64_t step)
+static void scan_step(ls_t *ls, const cache_t *c, int64_t step)
 {
-    char dir[PATH_MAX + 64];
+    char dir[PATH_MAX];
     ckpt_err_t e = {0};
     manifest_t m;
     step_info_t *s = step_slot(ls, step);
     if (s == NULL)
         return;
     s->nodes_seen++;
-    snprintf(dir, sizeof dir, "%s/step-%" PRId64, nodedir, step);
+    cache_step_dir(c, step, dir, sizeof dir);
     if (manifest_read(dir, &m, &e) != CKPT_OK) {
         if (e.code == CKPT_ECORRUPT) {
             fprintf(stderr, "ckpt-ls: %s\n", e.msg);
@@ -142,7 +129,7 @@ static void scan_step(ls_t *ls, const char *nodedir, int64_t step)
         s->ranks = m.nranks;
     }
     for (int i = 0; i < m.n; i++) {
-        int good = file_ok(ls, dir, &m.e[i]);
+        int good = file_ok(ls, c, step, &m.e[i]);
         s->damaged += !good && ls->verify;
         if (m.e[i].own)
             s->bytes += m.e[i].size;
@@ -154,22 +141,16 @@ static void scan_step(ls_t *ls, const char *nodedir, int64_t step)
 
 static void scan_node(ls_t *ls, int node)
 {
-    char nodedir[PATH_MAX + 32];
-    struct dirent *e;
-    DIR *d;
-    snprintf(nodedir, sizeof nodedir, "%s/node-%d", ls->jobdir, node);
-    if ((d = opendir(nodedir)) == NULL)
+    ckpt_err_t e = {0};
+    int64_t *steps;
+    cache_t c;
+    int n;
+    cache_init(&c, ls->root, ls->job, node);
+    if (cache_list_steps(&c, 0, &steps, &n, &e) != CKPT_OK)
         return;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long long step;
-        if (strncmp(e->d_name, "step-", 5) != 0)
-            continue;
-        step = strtoll(e->d_name + 5, &end, 10);
-        if (*end == '\0' && end != e->d_name + 5 && step >= 0)
-            scan_step(ls, nodedir, step);
-    }
-    closedir(d);
+    for (int i = 0; i < n; i++)
+        scan_step(ls, &c, steps[i]);
+    free(steps);
 }
 
 /* One committed step: its manifest, read and checked. */
@@ -323,13 +304,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckpt-ls: %s\n", err.msg);
         return 2;
     }
-    snprintf(ls.jobdir, sizeof ls.jobdir, "%s/%s", ls.root ? ls.root : "", ls.job);
     if (ls.root && find_nodes(&ls) != 0 && ls.storage == NULL) {
         fprintf(stderr, "ckpt-ls: no job '%s' under %s\n", ls.job, ls.root);
         return 1;
     }
     for (int i = 0; i < ls.nnodes; i++)
-        scan_node(&ls, ls.node_ids[i]);
+        scan_node(&ls, (int)ls.node_ids[i]);
     if (ls.storage && (damaged = scan_storage(&ls)) < 0)
         return 1;
     if (ls.nsteps > 1) /* ls.steps is NULL when nothing was found */
