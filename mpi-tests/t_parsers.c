@@ -1,11 +1,13 @@
 /* Parser unit tests without MPI: the configuration file and environment, the
  * node MANIFEST and the storage manifest get good and malformed texts
- * through their public functions. `t_parsers SUITE` runs one suite (config,
- * manifest, smanifest); no argument runs them all. Malformed manifests are
+ * through their public functions; fileio checks how files are rewritten
+ * and replaced. `t_parsers SUITE` runs one suite (config, manifest,
+ * smanifest, fileio); no argument runs them all. Malformed manifests are
  * made from a good one written by the library, a line removed, repeated,
  * replaced or extended, then sealed anew, so that the parser behind the
  * checksum is what a test reaches. */
 #include "config.h"
+#include "fileio.h"
 #include "manifest.h"
 #include "smanifest.h"
 #include "textrec.h"
@@ -16,6 +18,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -858,6 +862,77 @@ static void sm_object_names(void)
     sm_refused(ed);
 }
 
+/* fileio: a file rewritten in place is never written through a link. */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int holds(const char *path, const char *text)
+{
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return !strcmp(buf, text);
+}
+
+/* What is planted at `at` (by `plant`) is replaced by a new, private file. */
+static void rewrite_planted(const char *kind)
+{
+    char victim[600], at[600];
+    struct stat st;
+    int fd;
+    snprintf(victim, sizeof victim, "%s/victim-%s", dir, kind);
+    snprintf(at, sizeof at, "%s/rank-%s.h5.tmp", dir, kind);
+    write_text(victim, "precious");
+    if (!strcmp(kind, "hard"))
+        CU_ASSERT_EQUAL_FATAL(link(victim, at), 0);
+    if (!strcmp(kind, "soft"))
+        CU_ASSERT_EQUAL_FATAL(symlink(victim, at), 0);
+    if (!strcmp(kind, "fifo"))
+        CU_ASSERT_EQUAL_FATAL(mkfifo(at, 0600), 0);
+    fd = fio_open_rewrite(at); /* a FIFO must not block it */
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "new bytes", 9), 9);
+    CU_ASSERT_EQUAL(fstat(fd, &st), 0);
+    CU_ASSERT_TRUE(S_ISREG(st.st_mode) && st.st_nlink == 1 && (st.st_mode & 0777) == 0600);
+    close(fd);
+    CU_ASSERT_TRUE(holds(victim, "precious"));
+    CU_ASSERT_TRUE(holds(at, "new bytes"));
+}
+
+static void fio_rewrite_hard_link(void) { rewrite_planted("hard"); }
+static void fio_rewrite_symlink(void) { rewrite_planted("soft"); }
+static void fio_rewrite_fifo(void) { rewrite_planted("fifo"); }
+
+/* A replacement that cannot be renamed into place leaves the old file and
+ * no temporary. */
+static void fio_replace_failure(void)
+{
+    char path[600], tmp[600];
+    ckpt_err_t e = {0};
+    snprintf(path, sizeof path, "%s/replace-dir", dir);
+    snprintf(tmp, sizeof tmp, "%s/replace-dir.tmp", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0); /* a file cannot replace it */
+    CU_ASSERT_NOT_EQUAL(fio_write_replace(path, tmp, "x", 1, &e), CKPT_OK);
+    CU_ASSERT_TRUE(access(tmp, F_OK) != 0);
+    CU_ASSERT_TRUE(strstr(e.msg, "rename") != NULL);
+    snprintf(path, sizeof path, "%s/replaced", dir);
+    snprintf(tmp, sizeof tmp, "%s/replaced.tmp", dir);
+    write_text(path, "old");
+    err_clear(&e);
+    CU_ASSERT_EQUAL(fio_write_replace(path, tmp, "new", 3, &e), CKPT_OK);
+    CU_ASSERT_TRUE(holds(path, "new"));
+    CU_ASSERT_TRUE(access(tmp, F_OK) != 0);
+}
+
+
 /* ---- main ---- */
 
 static const struct {
@@ -899,6 +974,10 @@ static const struct {
     {"smanifest", "range outside its object", sm_range_outside_object},
     {"smanifest", "node or rank beyond the counts", sm_out_of_range},
     {"smanifest", "object names are recomputed", sm_object_names},
+    {"fileio", "rewrite in place: a hard link is replaced, not written through", fio_rewrite_hard_link},
+    {"fileio", "rewrite in place: a symbolic link is replaced", fio_rewrite_symlink},
+    {"fileio", "rewrite in place: a FIFO is replaced without blocking", fio_rewrite_fifo},
+    {"fileio", "atomic replace: a failed rename leaves no temporary", fio_replace_failure},
 };
 #define NTESTS (sizeof tests / sizeof tests[0])
 

@@ -182,6 +182,103 @@ static void test_adjacent_double_loss(void)
     teardown(&f);
 }
 
+/* Node 1 lost and restored from the partners' copies; then the copy that
+ * holds its first rank's data is damaged before ckpt_wait re-creates node
+ * 1's files from it: the refill fails on every rank with one code, writes
+ * no file from the damaged bytes, the level stays below PARTNER, and a
+ * restart falls back to the older step. */
+static void test_refill_from_damaged_copy(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int level = -1, rc, victim = rpn; /* the first rank of node 1 */
+    char path[1024];
+    struct stat st;
+    setup(&f, "refilldamaged");
+    save(&f, 1);
+    save(&f, 2);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 2);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    copy_file(&f, victim, 2, path);
+    if (tl_rank == 0)
+        tl_flip_byte(path, -100);
+    MPI_Barrier(MPI_COMM_WORLD);
+    rc = ckpt_wait(f.ck, 2, CKPT_LEVEL_PARTNER);
+    CU_ASSERT_EQUAL(rc, CKPT_ENOENT); /* the step is no longer recoverable */
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_EQUAL(ckpt_level(f.ck, 2, &level), CKPT_OK);
+    CU_ASSERT_TRUE(tl_all(level < CKPT_LEVEL_PARTNER));
+    own_file(&f, victim, 2, path);
+    CU_ASSERT_TRUE(tl_all(stat(path, &st) != 0));
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 1);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 1)));
+    teardown(&f);
+}
+
+/* Node 1 lost, and its ranks now protect state.a one byte shorter than it
+ * was saved: every rank gets CKPT_EMISMATCH, and node 1's ranks' buffers
+ * keep their poison (the shape is checked before a streamed byte lands). */
+static void test_streamed_mismatch(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int rc;
+    setup(&f, "streammismatch");
+    save(&f, 1);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    if (node_of(tl_rank) == 1) {
+        CU_ASSERT_EQUAL(ckpt_unprotect(f.ck, "state.a"), CKPT_OK);
+        CU_ASSERT_EQUAL(ckpt_protect(f.ck, "state.a", f.a, N - 1, CKPT_BYTE), CKPT_OK);
+    }
+    poison(&f);
+    rc = ckpt_restore(f.ck, 1, &got);
+    CU_ASSERT_EQUAL(rc, CKPT_EMISMATCH);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_TRUE(tl_all(node_of(tl_rank) != 1 || poisoned(&f)));
+    teardown(&f);
+}
+
+/* Node 0's spares (the files of the step retention retired) replaced by a
+ * hard link to a file elsewhere, a symbolic link to another, and a FIFO,
+ * and the next step's directory planted with its temporary file as a hard
+ * link too (the save sweeps that directory away first): the next save
+ * writes new files, both outside files keep their bytes, and the step
+ * restores. */
+static void test_planted_spares(void)
+{
+    fixture_t f;
+    char cmd[4096], node0[1024];
+    setup_with(&f, "plantedspare", "keep_local = 1\n");
+    save(&f, 1);
+    save(&f, 2); /* step 1's files become node 0's spares */
+    snprintf(node0, sizeof node0, "%s/cache/plantedspare/node-0/spare", f.dir);
+    if (tl_rank == 0) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && test -f rank-0.h5 && "
+                 "echo precious > ../../../../hard && echo precious > ../../../../soft && "
+                 "rm -f rank-*.h5 && ln ../../../../hard rank-0.h5 && "
+                 "ln -s ../../../../soft rank-%d.h5 && mkfifo rank-%d.h5 && "
+                 "mkdir ../step-3 && ln ../../../../hard ../step-3/rank-0.h5.tmp",
+                 node0, tl_size - 1, rpn > 1 ? 1 : tl_size - 2);
+        CU_ASSERT_EQUAL(tl_run(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    save(&f, 3);
+    if (tl_rank == 0) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && test \"$(cat hard)\" = precious && "
+                 "test \"$(cat soft)\" = precious", f.dir);
+        CU_ASSERT_EQUAL(tl_run(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CU_ASSERT_TRUE(tl_restore_latest(f.ck, 3));
+    CU_ASSERT_TRUE(tl_all(intact(&f, 3)));
+    teardown(&f);
+}
+
 /* Damage rank 1's own file in `how`; the partner copy must be used. */
 static void damaged_own(const char *name, int flip_off, int trunc)
 {
@@ -316,6 +413,12 @@ int main(int argc, char **argv)
         {"both copies bad: older step, then ENOENT", test_both_copies_bad},
         {"both copies bad, restore_check = first: no buffer touched",
          test_both_copies_bad_strict},
+        {"refill from a copy damaged after the restore: fails, nothing wrong kept",
+         test_refill_from_damaged_copy},
+        {"node lost, its ranks protect another shape: EMISMATCH, buffers untouched",
+         test_streamed_mismatch},
+        {"spares planted as links and a FIFO: new files, nothing written through",
+         test_planted_spares},
         {NULL, NULL}};
     if (argc > 1)
         rpn = atoi(argv[1]);

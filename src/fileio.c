@@ -77,7 +77,21 @@ int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
 
 int fio_open_rewrite(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* O_NONBLOCK: a FIFO planted at path must not block the open. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                  0600), other;
+    struct stat st;
+    /* Whatever sits at path (a spare, or something planted there) is only
+     * written through if it is a regular file of its own: never through a
+     * link into another file. Anything else is replaced by a new file. */
+    other = fd < 0 ? errno == ELOOP || errno == ENXIO
+                   : fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1;
+    if (other) {
+        if (fd >= 0)
+            close(fd);
+        unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
     if (fd >= 0 && fchmod(fd, 0600) != 0) {
         int err = errno;
         close(fd);

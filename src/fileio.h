@@ -16,8 +16,10 @@ int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
 int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
                    uint64_t *digest, const char *path, ckpt_err_t *e);
 /* Opens path for writing in place (created if absent, not truncated: the
- * caller writes every byte and cuts the end), never through a symbolic
- * link, mode 0600 whatever it was: an fd, or -1 with errno. */
+ * caller writes every byte and cuts the end), mode 0600 whatever it was:
+ * an fd, or -1 with errno. A symbolic link, a hard-linked file, a FIFO or
+ * anything but a regular file of one name at path is replaced by a new
+ * file, never written through. */
 int fio_open_rewrite(const char *path);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
 /* The one way a file is replaced atomically: tmp, written through fd (or,
