@@ -22,4 +22,12 @@ for mode in inline first; do
         eio "node-0/step-2/rank-1.h5,node-1/step-2/rank-1.h5" \
         run 4 "$P" "$CONF" check 3000000 1
 done
+# No second copy (redundancy = single): an unreadable own copy makes the
+# step unavailable like a damaged one, and the previous step is restored.
+CONF=$(conf "eio-single" "ranks_per_node = 2" "redundancy = single")
+ok "single: steps 1 and 2 saved" run 4 "$P" "$CONF" save 1 2 3000000
+ok "single: own copy unreadable, no other: step 1" \
+    eio "node-0/step-2/rank-1.h5" run 4 "$P" "$CONF" check 3000000 1
+check "single: the read error was met and reported" \
+    grep -q "Input/output error" "$T/last.log"
 finish

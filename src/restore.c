@@ -598,9 +598,10 @@ static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
 }
 
 /* Copies the datasets into the caller's buffers. A file not verified yet
- * (verify) is checked dataset by dataset as it is copied. Where a second
- * copy exists (second), a checksum or read error sets *bad instead of
- * failing, and the buffers are then rewritten from the second copy. */
+ * (verify) is checked dataset by dataset as it is copied, and a checksum
+ * or read error sets *bad instead of failing: the buffers are then
+ * rewritten from the second copy if there is one (second), else the step
+ * is unavailable and an older one is tried, as for a damaged file. */
 static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
                         int verify, int second, int *bad, ckpt_err_t *e)
 {
@@ -617,15 +618,17 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
             fio_pread(fd, r->buf, region_bytes(r), d->off, path, e);
         } else if (fio_pread_hash(fd, r->buf, region_bytes(r), d->off, &sum,
                                   path, e) == CKPT_OK && sum != d->checksum) {
-            log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; "
-                    "using the second copy", path, r->name);
+            log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; %s",
+                    path, r->name, second ? "using the second copy"
+                                          : "no other copy of this step");
             *bad = 1;
         }
     }
     if (fd >= 0)
         close(fd);
-    if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && second) {
-        log_msg(&ck->log, LOG_WARN, "%s; using the second copy", e->msg);
+    if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && verify) {
+        log_msg(&ck->log, LOG_WARN, "%s; %s", e->msg, second
+                ? "using the second copy" : "no other copy of this step");
         err_clear(e);
         *bad = 1;
     }
