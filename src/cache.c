@@ -147,7 +147,8 @@ static int is_tmp(const char *name)
     return n > k && !strcmp(name + n - k, CACHE_TMP_SUFFIX);
 }
 
-/* Temporary files left in a complete step by a restore's refill. */
+/* Temporary files left in a complete step by an interrupted refill
+ * (ckpt_wait) or fetch from storage. */
 static void clean_step_tmp(const char *dirpath)
 {
     char path[PATH_MAX + NAME_MAX + 2];

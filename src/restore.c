@@ -1,7 +1,7 @@
 /* ckpt_restore, ckpt_latest, ckpt_level: find the newest step whose data is
  * available for every rank (own copy, partner copy, or committed in
- * storage), verify it, then refill lost copies so the step is back at
- * PARTNER level. Only copies of one save of a step are ever combined: the
+ * storage) and verify it as it reaches the buffers; lost copies are
+ * re-created later, by refill_step (ckpt_wait at PARTNER). Only copies of one save of a step are ever combined: the
  * newest save (generation) of the step seen anywhere, and every copy must
  * prove in its own attributes that it is this job's, step's, rank's and
  * save's before its bytes count. */
@@ -963,9 +963,15 @@ static int cache_level(ckpt_t *ck, int64_t step, int *lowest, int *highest)
 int query_level(ckpt_t *ck, int64_t step, int *level)
 {
     int lowest, highest;
+    /* the committed list is the same on every rank; probing a committed
+     * step would read its storage manifest for nothing */
+    if (wb_committed(&ck->wb, step)) {
+        *level = CKPT_LEVEL_STORAGE;
+        return CKPT_OK;
+    }
     if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;
-    *level = wb_committed(&ck->wb, step) ? CKPT_LEVEL_STORAGE : lowest;
+    *level = lowest;
     return CKPT_OK;
 }
 

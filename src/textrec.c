@@ -126,7 +126,7 @@ int tr_head(char **cur, const char *magic, char *job, int64_t *step,
     char *line = tr_line(cur), *v;
     uint64_t s;
     if (line == NULL || strcmp(line, magic) != 0 ||
-        tr_keyword(tr_line(cur), "job", &v) != 0 || !config_valid_name(v))
+        tr_keyword(tr_line(cur), "job", &v) != 0 || !config_valid_job(v))
         return -1;
     snprintf(job, CKPT_NAME_MAX + 1, "%s", v);
     if (tr_keyword(tr_line(cur), "step", &v) || tr_u64(v, INT64_MAX, &s) ||

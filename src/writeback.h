@@ -42,12 +42,13 @@ typedef struct wb {
     int curl;               /* curl_global_init was called */
 } wb_t;
 
-/* Collective. Opens storage, lists committed steps, starts the threads, and
- * queues the newest cached step if storage does not have it yet. */
+/* Collective. Opens storage, lists committed steps and starts the upload
+ * thread (wb_resume then queues a step a previous job left unuploaded). */
 int wb_init(ckpt_t *ck);
 /* Collective: `step`, the newest step complete in every rank's cache, is
- * uploaded if storage lacks it (a job that ended before uploading it left
- * it behind). `own` is this rank's MANIFEST entry of it. */
+ * uploaded if it is newer than the newest committed step (a job that ended
+ * before uploading it left it behind). `own` is this rank's MANIFEST entry
+ * of it. */
 void wb_resume(ckpt_t *ck, int64_t step, uint64_t generation,
                const mf_entry_t *own);
 /* Collective: finishes every upload (and the newest saved step's). */
