@@ -22,7 +22,7 @@ static int agree_args(ckpt_t *ck, int ok, const char *msg)
     if (err_agree(ck->comm, &ck->err) != CKPT_OK)
         return ck->err.code;
     /* Every collective call is also when finished uploads are noticed. */
-    wb_poll(ck);
+    wb_poll(&ck->wb);
     return CKPT_OK;
 }
 
@@ -32,6 +32,15 @@ static void report_single(ckpt_t *ck)
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG,
                 "only one node: no partner copies, checkpoints are at LOCAL "
                 "level");
+}
+
+/* The STORAGE level borrows what it needs of the handle. */
+static int start_writeback(ckpt_t *ck)
+{
+    wb_env_t env = {.comm = ck->comm, .rank = ck->rank, .nranks = ck->nranks,
+                    .cfg = &ck->cfg, .topo = &ck->topo, .cache = &ck->cache,
+                    .log = &ck->log, .err = &ck->err};
+    return wb_init(&ck->wb, &env);
 }
 
 /* Collective: the newest step complete in every rank's cache goes to
@@ -44,7 +53,7 @@ static void resume_upload(ckpt_t *ck)
     if (ck->wb.st == NULL)
         return;
     if (query_complete(ck, &step, &own, &generation) == CKPT_OK)
-        wb_resume(ck, step, generation, &own);
+        wb_resume(&ck->wb, step, generation, &own);
     err_clear(&ck->err);
 }
 
@@ -83,7 +92,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     }
     report_single(ck);
     if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK ||
-        wb_init(ck) != CKPT_OK)
+        start_writeback(ck) != CKPT_OK)
         return e->code;
     resume_upload(ck);
     return CKPT_OK;
@@ -131,7 +140,7 @@ int ckpt_finalize(ckpt_t **ck)
     if (ck == NULL || *ck == NULL)
         return CKPT_EINVAL;
     err_clear(&(*ck)->err);
-    rc = wb_finalize(*ck);
+    rc = wb_finalize(&(*ck)->wb);
     if (rc != CKPT_OK)
         log_msg(&(*ck)->log, (*ck)->rank == 0 ? LOG_WARN : LOG_DEBUG, "%s",
                 (*ck)->err.msg);
@@ -224,7 +233,7 @@ int ckpt_wait(ckpt_t *ck, int64_t step, int level)
     if (query_level(ck, step, &have) != CKPT_OK || have >= level)
         return ck->err.code;
     if (level == CKPT_LEVEL_STORAGE)
-        return wb_wait(ck, step);
+        return wb_wait(&ck->wb, step);
     return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is at level %d "
                    "and will not reach level %d", step, have, level);
 }

@@ -191,7 +191,7 @@ int save_step(ckpt_t *ck, int64_t step)
     if (s.in == NULL || s.in_path == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory saving step %" PRId64, step);
     new_generation(ck, &s.generation, e);
-    wb_before_save(ck, step);
+    wb_before_save(&ck->wb, step);
     saved = err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK;
     if (saved) {
         int64_t pinned[2];
@@ -202,7 +202,7 @@ int save_step(ckpt_t *ck, int64_t step)
         log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
                 " bytes in %.3f s", step, s.plan.size, log_now() - t0);
     }
-    wb_after_save(ck, saved, step, s.generation, s.plan.size, s.out.digest);
+    wb_after_save(&ck->wb, saved, step, s.generation, s.plan.size, s.out.digest);
     plan_free(&s.plan);
     rankfile_index_free(&s.idx);
     for (int k = 0; s.in && k < t->nclients; k++)

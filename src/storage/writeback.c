@@ -1,5 +1,4 @@
 #include "writeback.h"
-#include "handle.h"
 #include "fileio.h"
 #include "smanifest.h"
 
@@ -117,13 +116,13 @@ static void step_free(wb_step_t *s)
 /* This node's leader uploads one node object: its own node's, or, every
  * other step, that of the node whose partner it is; the files are in this
  * node's directory either way. */
-static void start(ckpt_t *ck, wb_step_t *s)
+static void start(wb_t *w, wb_step_t *s)
 {
-    const topo_t *t = &ck->topo;
+    const topo_t *t = w->topo;
     int node, first, count;
     up_job_t *j;
     s->phase = PH_OBJECTS;
-    s->alt = (ck->wb.nuploads++ % 2) && t->distance > 0;
+    s->alt = (w->nuploads++ % 2) && t->distance > 0;
     s->t0 = log_now();
     if (!topo_is_leader(t))
         return;
@@ -135,37 +134,36 @@ static void start(ckpt_t *ck, wb_step_t *s)
         err_set(&s->err, CKPT_ENOMEM, "out of memory queueing an upload");
         return;
     }
-    sm_object_name(ck->cfg.job, s->step, s->generation, node,
-                   ck->cfg.prefix_spread, j->name, sizeof j->name);
+    sm_object_name(w->cfg->job, s->step, s->generation, node,
+                   w->cfg->prefix_spread, j->name, sizeof j->name);
     for (int k = 0; k < count; k++) {
-        cache_rank_path(&ck->cache, s->step, t->members[first + k], 0,
+        cache_rank_path(w->cache, s->step, t->members[first + k], 0,
                         j->src.path[k], sizeof j->src.path[k]);
         fio_file_size(j->src.path[k], &j->src.size[k]); /* else: fails on open */
     }
-    upload_submit(ck->wb.up, j);
+    upload_submit(w->up, j);
     s->job = j;
 }
 
 /* Collective: the step goes to storage, now or after the current one. */
-static void schedule(ckpt_t *ck, int64_t step, uint64_t generation,
+static void schedule(wb_t *w, int64_t step, uint64_t generation,
                      uint64_t size, uint64_t digest)
 {
-    wb_t *w = &ck->wb;
     wb_step_t s = {.step = step, .generation = generation};
     uint64_t mine[2] = {size, digest};
-    if (ck->rank == 0 &&
-        (s.info = malloc(2 * sizeof *s.info * (size_t)ck->nranks)) == NULL)
+    if (w->rank == 0 &&
+        (s.info = malloc(2 * sizeof *s.info * (size_t)w->nranks)) == NULL)
         err_set(&s.err, CKPT_ENOMEM, "out of memory queueing step %" PRId64, step);
-    MPI_Bcast(&s.err.code, 1, MPI_INT, 0, ck->comm);
+    MPI_Bcast(&s.err.code, 1, MPI_INT, 0, w->comm);
     if (s.err.code == CKPT_OK)
-        MPI_Gather(mine, 2, MPI_UINT64_T, s.info, 2, MPI_UINT64_T, 0, ck->comm);
+        MPI_Gather(mine, 2, MPI_UINT64_T, s.info, 2, MPI_UINT64_T, 0, w->comm);
     if (w->cur.step < 0) {
         w->cur = s;
-        start(ck, &w->cur);
+        start(w, &w->cur);
         return;
     }
     if (w->next.step >= 0)
-        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
                 " is not uploaded: step %" PRId64 " is newer and takes its "
                 "place while step %" PRId64 " uploads", w->next.step, step,
                 w->cur.step);
@@ -174,21 +172,21 @@ static void schedule(ckpt_t *ck, int64_t step, uint64_t generation,
 }
 
 /* Rank 0 writes the manifest from what every rank told it at save time. */
-static void commit(ckpt_t *ck, wb_step_t *s)
+static void commit(wb_t *w, wb_step_t *s)
 {
-    const topo_t *t = &ck->topo;
+    const topo_t *t = w->topo;
     smanifest_t m = {.step = s->step, .generation = s->generation,
-                     .spread = ck->cfg.prefix_spread};
+                     .spread = w->cfg->prefix_spread};
     up_job_t *j;
     s->phase = PH_COMMIT;
-    if (ck->rank != 0)
+    if (w->rank != 0)
         return;
     if ((j = upload_job_new(JOB_COMMIT, s->step, 0)) == NULL ||
-        sm_alloc(&m, t->nnodes, ck->nranks) != 0) {
+        sm_alloc(&m, t->nnodes, w->nranks) != 0) {
         err_set(&s->err, CKPT_ENOMEM, "out of memory committing a step");
         goto out;
     }
-    snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
+    snprintf(m.job, sizeof m.job, "%s", w->cfg->job);
     sm_name_objects(&m);
     for (int n = 0; n < t->nnodes; n++) {
         for (int k = t->first[n]; k < t->first[n + 1]; k++) {
@@ -201,10 +199,10 @@ static void commit(ckpt_t *ck, wb_step_t *s)
     }
     if (sm_format(&m, &j->text, &j->len, &s->err) != CKPT_OK)
         goto out;
-    sm_manifest_name(ck->cfg.job, s->step, j->name, sizeof j->name);
-    snprintf(j->job, sizeof j->job, "%s", ck->cfg.job);
-    j->keep_remote = ck->cfg.keep_remote;
-    upload_submit(ck->wb.up, j);
+    sm_manifest_name(w->cfg->job, s->step, j->name, sizeof j->name);
+    snprintf(j->job, sizeof j->job, "%s", w->cfg->job);
+    j->keep_remote = w->cfg->keep_remote;
+    upload_submit(w->up, j);
     s->job = j;
     j = NULL;
 out:
@@ -212,62 +210,58 @@ out:
     sm_free(&m);
 }
 
-static void advance(ckpt_t *ck)
+static void advance(wb_t *w)
 {
-    wb_t *w = &ck->wb;
     step_free(&w->cur);
     w->cur = w->next;
     w->next = no_step;
     if (w->cur.step >= 0)
-        start(ck, &w->cur);
+        start(w, &w->cur);
 }
 
-static void give_up(ckpt_t *ck, const ckpt_err_t *why)
+static void give_up(wb_t *w, const ckpt_err_t *why)
 {
-    wb_t *w = &ck->wb;
     int i = w->nfailed++ % WB_FAILED_MAX;
     w->failed[i] = w->cur.step;
     w->failed_err[i] = *why;
-    log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+    log_msg(w->log, w->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
             " did not reach storage (it stays in the cache): %s", w->cur.step,
             why->msg);
 }
 
 /* At verbose >= 2, each rank that talks to storage prints its counters. */
-static void log_counters(ckpt_t *ck, const char *when)
+static void log_counters(wb_t *w, const char *when)
 {
     st_stats_t s;
     char line[700];
     uint64_t any = 0;
-    storage_stats(ck->wb.st, &s);
+    storage_stats(w->st, &s);
     for (int op = 0; op < OP_COUNT; op++)
         any += s.requests[op];
     if (any == 0)
         return;
     storage_stats_line(&s, line, sizeof line);
-    log_msg(&ck->log, LOG_INFO, "storage requests %s: %s", when, line);
+    log_msg(w->log, LOG_INFO, "storage requests %s: %s", when, line);
 }
 
-static void committed(ckpt_t *ck)
+static void committed(wb_t *w)
 {
-    wb_t *w = &ck->wb;
     uint64_t bytes = 0;
-    for (int r = 0; ck->rank == 0 && r < ck->nranks; r++)
+    for (int r = 0; w->rank == 0 && r < w->nranks; r++)
         bytes += w->cur.info[2 * r];
     add_committed(w, w->cur.step);
-    forget_retained(w, w->cur.step, ck->cfg.keep_remote);
-    if (ck->rank == 0)
-        log_msg(&ck->log, ck->cfg.verbose >= 1 && ck->wb.finalizing ? LOG_NOTE
+    forget_retained(w, w->cur.step, w->cfg->keep_remote);
+    if (w->rank == 0)
+        log_msg(w->log, w->cfg->verbose >= 1 && w->finalizing ? LOG_NOTE
                 : LOG_INFO, "step %" PRId64 " is in storage: %.1f MiB in %d "
                 "objects, %.2f s after it was queued", w->cur.step,
-                (double)bytes / (1 << 20), ck->topo.nnodes,
+                (double)bytes / (1 << 20), w->topo->nnodes,
                 log_now() - w->cur.t0);
-    log_counters(ck, "so far");
+    log_counters(w, "so far");
 }
 
-void wb_poll(ckpt_t *ck)
+void wb_poll(wb_t *w)
 {
-    wb_t *w = &ck->wb;
     wb_step_t *s = &w->cur;
     ckpt_err_t je = s->err;
     int state, v[2], any[2];
@@ -277,43 +271,42 @@ void wb_poll(ckpt_t *ck)
                    : je.code ? JOB_FAILED : JOB_DONE;
     v[0] = state == JOB_BUSY;
     v[1] = state == JOB_FAILED;
-    MPI_Allreduce(v, any, 2, MPI_INT, MPI_MAX, ck->comm);
+    MPI_Allreduce(v, any, 2, MPI_INT, MPI_MAX, w->comm);
     if (any[0])
         return; /* even after a failure: jobs still running hold the files */
     upload_job_free(s->job);
     s->job = NULL;
     if (any[1]) {
-        err_agree(ck->comm, &je);
-        give_up(ck, &je);
-        advance(ck);
+        err_agree(w->comm, &je);
+        give_up(w, &je);
+        advance(w);
     } else if (s->phase == PH_OBJECTS) {
-        commit(ck, s);
+        commit(w, s);
     } else {
-        committed(ck);
-        advance(ck);
+        committed(w);
+        advance(w);
     }
 }
 
 /* Rank 0 queues the removal from storage of steps >= step, ahead of any
  * later commit (its upload thread runs jobs in order). */
-static void retract(ckpt_t *ck, int64_t step)
+static void retract(wb_t *w, int64_t step)
 {
     up_job_t *j;
-    if (ck->rank != 0)
+    if (w->rank != 0)
         return;
     if ((j = upload_job_new(JOB_RETRACT, step, 0)) == NULL) {
-        log_msg(&ck->log, LOG_WARN, "out of memory: steps from %" PRId64
+        log_msg(w->log, LOG_WARN, "out of memory: steps from %" PRId64
                 " on stay in storage although superseded", step);
         return;
     }
-    snprintf(j->job, sizeof j->job, "%s", ck->cfg.job);
+    snprintf(j->job, sizeof j->job, "%s", w->cfg->job);
     j->detached = 1;
-    upload_submit(ck->wb.up, j);
+    upload_submit(w->up, j);
 }
 
-void wb_before_save(ckpt_t *ck, int64_t step)
+void wb_before_save(wb_t *w, int64_t step)
 {
-    wb_t *w = &ck->wb;
     int stale;
     if (w->st == NULL)
         return;
@@ -321,20 +314,19 @@ void wb_before_save(ckpt_t *ck, int64_t step)
         step_free(&w->next); /* superseded before its turn */
     while (w->cur.step >= step) {
         usleep(POLL_NAP_US);
-        wb_poll(ck);
+        wb_poll(w);
     }
     stale = forget_from(w, step) > 0;
     stale |= forget_failures_from(w, step); /* a failed commit may have landed */
     if (stale || w->list_unknown)
-        retract(ck, step);
+        retract(w, step);
     /* The upload waits while the program is stalled in the save. */
     storage_hold(w->st, 1);
 }
 
-void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t generation,
+void wb_after_save(wb_t *w, int saved, int64_t step, uint64_t generation,
                    uint64_t size, uint64_t digest)
 {
-    wb_t *w = &ck->wb;
     if (w->st == NULL)
         return;
     storage_hold(w->st, 0);
@@ -344,23 +336,22 @@ void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t generation,
     w->last_generation = generation;
     w->last_size = size;
     w->last_digest = digest;
-    if (++w->nsaved % ck->cfg.persist_every == 0)
-        schedule(ck, step, generation, size, digest);
+    if (++w->nsaved % w->cfg->persist_every == 0)
+        schedule(w, step, generation, size, digest);
 }
 
-int wb_wait(ckpt_t *ck, int64_t step)
+int wb_wait(wb_t *w, int64_t step)
 {
-    wb_t *w = &ck->wb;
     const ckpt_err_t *f;
     for (;;) {
-        wb_poll(ck);
+        wb_poll(w);
         if (wb_committed(w, step))
             return CKPT_OK;
         if ((f = failure_of(w, step)) != NULL)
-            return err_set(&ck->err, CKPT_ESTORAGE, "step %" PRId64 " did not "
+            return err_set(w->err, CKPT_ESTORAGE, "step %" PRId64 " did not "
                            "reach storage: %s", step, f->msg);
         if (w->st == NULL || (w->cur.step != step && w->next.step != step))
-            return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is not "
+            return err_set(w->err, CKPT_ESTATE, "step %" PRId64 " is not "
                            "going to storage (%s)", step, w->st == NULL
                            ? "mode = cache" : "not queued: see persist_every");
         usleep(POLL_NAP_US);
@@ -369,69 +360,75 @@ int wb_wait(ckpt_t *ck, int64_t step)
 
 /* Rank 0 lists the job's committed steps; every rank gets the list. A
  * refusal (credentials, container) fails; storage that is down only warns. */
-static int list_committed(ckpt_t *ck, ckpt_err_t *e)
+static int list_committed(wb_t *w, ckpt_err_t *e)
 {
-    wb_t *w = &ck->wb;
     char prefix[300], **names = NULL;
     int n = 0, old;
-    if (ck->rank == 0) {
-        snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, ck->cfg.job);
-        old = storage_set_timeout(w->st, ck->cfg.storage_timeout < INIT_LIST_TIMEOUT
-                                             ? ck->cfg.storage_timeout
+    if (w->rank == 0) {
+        snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, w->cfg->job);
+        old = storage_set_timeout(w->st, w->cfg->storage_timeout < INIT_LIST_TIMEOUT
+                                             ? w->cfg->storage_timeout
                                              : INIT_LIST_TIMEOUT);
         if (storage_list(w->st, prefix, &names, &n, e) != CKPT_OK &&
             storage_is_down(e)) {
-            log_msg(&ck->log, LOG_WARN, "storage does not answer; going on "
+            log_msg(w->log, LOG_WARN, "storage does not answer; going on "
                     "with the cache only for now: %s", e->msg);
             err_clear(e);
             w->list_unknown = 1;
         }
         storage_set_timeout(w->st, old);
         for (int i = 0; i < n; i++) {
-            int64_t s = sm_step_of(ck->cfg.job, names[i]);
+            int64_t s = sm_step_of(w->cfg->job, names[i]);
             if (s >= 0)
                 add_committed(w, s);
         }
         storage_names_free(names, n);
     }
-    if (err_agree(ck->comm, e) != CKPT_OK)
+    if (err_agree(w->comm, e) != CKPT_OK)
         return e->code;
-    MPI_Bcast(&w->ncommitted, 1, MPI_INT, 0, ck->comm);
-    if (ck->rank != 0 && w->ncommitted > 0) {
+    MPI_Bcast(&w->ncommitted, 1, MPI_INT, 0, w->comm);
+    if (w->rank != 0 && w->ncommitted > 0) {
         w->cap = w->ncommitted;
         if ((w->committed = malloc((size_t)w->cap * sizeof *w->committed)) == NULL)
             err_set(e, CKPT_ENOMEM, "out of memory listing storage");
     }
-    if (err_agree(ck->comm, e) == CKPT_OK && w->ncommitted > 0)
-        MPI_Bcast(w->committed, w->ncommitted, MPI_INT64_T, 0, ck->comm);
+    if (err_agree(w->comm, e) == CKPT_OK && w->ncommitted > 0)
+        MPI_Bcast(w->committed, w->ncommitted, MPI_INT64_T, 0, w->comm);
     return e->code;
 }
 
-void wb_resume(ckpt_t *ck, int64_t step, uint64_t generation,
+void wb_resume(wb_t *w, int64_t step, uint64_t generation,
                const mf_entry_t *own)
 {
-    if (ck->wb.st == NULL || step <= wb_newest_committed(&ck->wb, INT64_MAX))
+    if (w->st == NULL || step <= wb_newest_committed(w, INT64_MAX))
         return;
-    log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+    log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
             " is in the cache but not in storage: uploading it", step);
-    ck->wb.last_saved = step;
-    ck->wb.last_generation = generation;
-    ck->wb.last_size = own->size;
-    ck->wb.last_digest = own->digest;
-    schedule(ck, step, generation, own->size, own->digest);
+    w->last_saved = step;
+    w->last_generation = generation;
+    w->last_size = own->size;
+    w->last_digest = own->digest;
+    schedule(w, step, generation, own->size, own->digest);
 }
 
-int wb_init(ckpt_t *ck)
+int wb_init(wb_t *w, const wb_env_t *env)
 {
-    wb_t *w = &ck->wb;
-    ckpt_err_t *e = &ck->err;
-    const ckpt_config_t *c = &ck->cfg;
+    ckpt_err_t *e;
+    const ckpt_config_t *c = env->cfg;
     st_params_t p = {.url = c->storage_url, .account = c->storage_account,
                      .key = c->storage_key, .sas = c->storage_sas,
                      .block_size = (uint64_t)c->upload_block_size_mib << 20,
                      .concurrency = c->upload_concurrency,
                      .read_concurrency = c->download_concurrency,
                      .timeout = c->storage_timeout};
+    w->comm = env->comm;
+    w->rank = env->rank;
+    w->nranks = env->nranks;
+    w->cfg = env->cfg;
+    w->topo = env->topo;
+    w->cache = env->cache;
+    w->log = env->log;
+    w->err = e = env->err;
     w->cur = w->next = no_step;
     w->last_saved = -1;
     if (c->mode != MODE_WRITEBACK)
@@ -439,12 +436,12 @@ int wb_init(ckpt_t *ck)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     xmlInitParser();
     w->curl = 1;
-    if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(&ck->topo) &&
-        (w->up = upload_start(w->st, &ck->log)) == NULL)
+    if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(w->topo) &&
+        (w->up = upload_start(w->st, w->log)) == NULL)
         err_set(e, CKPT_ENOMEM, "cannot start the upload thread");
-    if (err_agree(ck->comm, e) != CKPT_OK)
+    if (err_agree(w->comm, e) != CKPT_OK)
         return e->code;
-    return list_committed(ck, e);
+    return list_committed(w, e);
 }
 
 void wb_free(wb_t *w)
@@ -463,28 +460,27 @@ void wb_free(wb_t *w)
     w->curl = 0;
 }
 
-int wb_finalize(ckpt_t *ck)
+int wb_finalize(wb_t *w)
 {
-    wb_t *w = &ck->wb;
     ckpt_err_t first = {0};
     int64_t s = w->last_saved;
     if (w->st == NULL)
         return CKPT_OK;
     w->finalizing = 1;
-    wb_poll(ck);
+    wb_poll(w);
     if (s >= 0 && !wb_committed(w, s) && w->cur.step != s && w->next.step != s) {
-        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
+        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
                 "step %" PRId64 ", the newest, before the job ends", s);
-        schedule(ck, s, w->last_generation, w->last_size, w->last_digest);
+        schedule(w, s, w->last_generation, w->last_size, w->last_digest);
     }
     while ((s = w->cur.step) >= 0) {
-        log_msg(&ck->log, ck->rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "
+        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "
                 "step %" PRId64 " to reach storage", s);
-        if (wb_wait(ck, s) != CKPT_OK && first.code == CKPT_OK)
-            first = ck->err;
+        if (wb_wait(w, s) != CKPT_OK && first.code == CKPT_OK)
+            first = *w->err;
     }
-    log_counters(ck, "in this run");
+    log_counters(w, "in this run");
     if (first.code != CKPT_OK)
-        ck->err = first;
+        *w->err = first;
     return first.code;
 }

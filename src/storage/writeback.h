@@ -4,12 +4,15 @@
 #ifndef CKPT_WRITEBACK_H
 #define CKPT_WRITEBACK_H
 
+#include <mpi.h>
 #include <stdint.h>
+#include "cache.h"
+#include "config.h"
+#include "log.h"
 #include "manifest.h"
 #include "storage.h"
+#include "topology.h"
 #include "upload.h"
-
-typedef struct ckpt ckpt_t;
 
 /* A step on its way to storage. */
 typedef struct wb_step {
@@ -40,36 +43,55 @@ typedef struct wb {
     int list_unknown;       /* rank 0: init could not list storage */
     int finalizing;         /* progress lines at verbose 1 */
     int curl;               /* curl_global_init was called */
+    /* Borrowed from the handle by wb_init, for the handle's lifetime. */
+    MPI_Comm comm;
+    int rank, nranks;
+    const ckpt_config_t *cfg;
+    const topo_t *topo;
+    cache_t *cache;
+    ckpt_log_t *log;
+    ckpt_err_t *err;        /* the handle's error, for messages to callers */
 } wb_t;
+
+/* What wb_init borrows from the handle. */
+typedef struct wb_env {
+    MPI_Comm comm;
+    int rank, nranks;
+    const ckpt_config_t *cfg;
+    const topo_t *topo;
+    cache_t *cache;
+    ckpt_log_t *log;
+    ckpt_err_t *err;
+} wb_env_t;
 
 /* Collective. Opens storage, lists committed steps and starts the upload
  * thread (wb_resume then queues a step a previous job left unuploaded). */
-int wb_init(ckpt_t *ck);
+int wb_init(wb_t *w, const wb_env_t *env);
 /* Collective: `step`, the newest step complete in every rank's cache, is
  * uploaded if it is newer than the newest committed step (a job that ended
  * before uploading it left it behind). `own` is this rank's MANIFEST entry
  * of it. */
-void wb_resume(ckpt_t *ck, int64_t step, uint64_t generation,
+void wb_resume(wb_t *w, int64_t step, uint64_t generation,
                const mf_entry_t *own);
 /* Collective: finishes every upload (and the newest saved step's). */
-int wb_finalize(ckpt_t *ck);
+int wb_finalize(wb_t *w);
 /* Frees what is left, after a failed init or finalize. */
 void wb_free(wb_t *w);
 
 /* Collective: takes note of finished jobs and moves steps along. Called at
  * the start of every collective call. */
-void wb_poll(ckpt_t *ck);
+void wb_poll(wb_t *w);
 /* Collective, around a save of step S: S and later steps are superseded
  * (none of them may still be uploading, the committed list forgets them,
  * and they are retracted from storage before any later commit), and
  * uploads pause during the save; after a good save (saved != 0), every
  * persist_every-th step is queued. */
-void wb_before_save(ckpt_t *ck, int64_t step);
-void wb_after_save(ckpt_t *ck, int saved, int64_t step, uint64_t generation,
+void wb_before_save(wb_t *w, int64_t step);
+void wb_after_save(wb_t *w, int saved, int64_t step, uint64_t generation,
                    uint64_t size, uint64_t digest);
 /* Collective: blocks until step is committed (CKPT_OK), given up
  * (CKPT_ESTORAGE), or is not going to storage (CKPT_ESTATE). */
-int wb_wait(ckpt_t *ck, int64_t step);
+int wb_wait(wb_t *w, int64_t step);
 
 int wb_committed(const wb_t *w, int64_t step);
 /* Newest committed step <= bound, or -1. */
