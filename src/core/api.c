@@ -50,7 +50,7 @@ static void resume_upload(ckpt_t *ck)
     int64_t step;
     uint64_t generation;
     mf_entry_t own;
-    if (ck->wb.st == NULL)
+    if (!wb_active(&ck->wb))
         return;
     if (query_complete(ck, &step, &own, &generation) == CKPT_OK)
         wb_resume(&ck->wb, step, generation, &own);

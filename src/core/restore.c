@@ -98,47 +98,16 @@ static uint64_t node_manifest(ckpt_t *ck, int64_t step, manifest_t *m)
     return 0;
 }
 
-/* Collective: rank 0's text (or failure) on every rank. */
-static int bcast_text(ckpt_t *ck, char **text, size_t *len, ckpt_err_t *e)
-{
-    uint64_t n = *len;
-    if (err_agree(ck->comm, e) != CKPT_OK)
-        return e->code;
-    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, ck->comm);
-    if (ck->rank != 0 && (*text = malloc(n + 1)) == NULL)
-        err_set(e, CKPT_ENOMEM, "out of memory reading a manifest");
-    if (err_agree(ck->comm, e) != CKPT_OK)
-        return e->code;
-    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, ck->comm);
-    (*text)[n] = '\0';
-    *len = n;
-    return CKPT_OK;
-}
-
 /* Collective: rank 0 reads the step's storage manifest for all. One that is
  * missing, damaged, of another job, step or rank count, or unreadable
  * because storage is down, leaves the step out of storage for now. */
 static void read_smanifest(ckpt_t *ck, probe_t *p)
 {
-    char name[SM_NAME_MAX], *text = NULL;
-    size_t len = 0;
     ckpt_err_t why = {0};
     if (p->sm_read || !p->in_storage)
         return;
-    if (ck->rank == 0) {
-        sm_manifest_name(ck->cfg.job, p->step, name, sizeof name);
-        storage_get(ck->wb.st, name, &text, &len, &why);
-    }
-    if (bcast_text(ck, &text, &len, &why) == CKPT_OK &&
-        sm_parse(text, len, &p->sm, &why) == CKPT_OK &&
-        (strcmp(p->sm.job, ck->cfg.job) || p->sm.step != p->step ||
-         p->sm.nranks != ck->nranks))
-        err_set(&why, CKPT_ECORRUPT, "its manifest is of job '%s' step %" PRId64
-                " of %d ranks", p->sm.job, p->sm.step, p->sm.nranks);
-    free(text);
-    p->sm_read = err_agree(ck->comm, &why) == CKPT_OK;
+    p->sm_read = wb_read_manifest(&ck->wb, p->step, &p->sm, &why) == CKPT_OK;
     if (!p->sm_read) {
-        sm_free(&p->sm);
         p->in_storage = 0;
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
                 " cannot be read from storage: %s", p->step, why.msg);
@@ -539,11 +508,7 @@ static int read_range(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
         return e->code;
     if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return err_sys(e, errno, "create %s", tmp);
-    if (storage_get_range(ck->wb.st, m->obj[r->node].name, r->off, r->size, fd,
-                          e) == CKPT_OK &&
-        fio_digest(fd, r->size, &digest, tmp, e) == CKPT_OK && digest != r->digest)
-        err_set(e, CKPT_ECORRUPT, "rank %d: data read from storage object '%s' "
-                "fails its checksum", ck->rank, m->obj[r->node].name);
+    wb_fetch_rank(&ck->wb, m, fd, tmp, &digest, e);
     close(fd);
     if (e->code == CKPT_OK && rename(tmp, final) != 0)
         err_sys(e, errno, "rename %s", tmp);
@@ -897,7 +862,8 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
     if (want == CKPT_LATEST)
         return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s' "
                        "in %s%s%s", ck->cfg.job, ck->cfg.cache_dir,
-                       ck->wb.st ? " or " : "", ck->wb.st ? ck->cfg.storage_url : "");
+                       wb_active(&ck->wb) ? " or " : "",
+                       wb_active(&ck->wb) ? ck->cfg.storage_url : "");
     return err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
                    "recoverable", want, ck->cfg.job);
 }

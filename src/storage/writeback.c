@@ -18,6 +18,11 @@ enum { PH_OBJECTS, PH_COMMIT };
 
 static const wb_step_t no_step = {.step = -1};
 
+int wb_active(const wb_t *w)
+{
+    return w->st != NULL;
+}
+
 int wb_committed(const wb_t *w, int64_t step)
 {
     for (int i = 0; i < w->ncommitted; i++)
