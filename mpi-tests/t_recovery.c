@@ -101,21 +101,28 @@ static void copy_file(const fixture_t *f, int rank, int64_t step, char *buf)
     tl_rank_file(buf, 1024, f->dir, partner_node(rank), step, rank);
 }
 
+/* Steps 1 and 2 saved, node 1 lost, step 2 restored from the partners'
+ * copies into poisoned buffers. */
+static void lose_node_and_restore(fixture_t *f, const char *name)
+{
+    int64_t got = -1;
+    setup(f, name);
+    save(f, 1);
+    save(f, 2);
+    on_rank0(f, "rm -rf %s/node-%d", 1);
+    poison(f);
+    CU_ASSERT_EQUAL(ckpt_restore(f->ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 2);
+    CU_ASSERT_TRUE(tl_all(intact(f, 2)));
+}
+
 static void test_node_loss(void)
 {
     fixture_t f;
-    int64_t got = -1;
     int level = -1;
     char path[1024];
     struct stat st;
-    setup(&f, "nodeloss");
-    save(&f, 1);
-    save(&f, 2);
-    on_rank0(&f, "rm -rf %s/node-%d", 1);
-    poison(&f);
-    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
-    CU_ASSERT_EQUAL(got, 2);
-    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    lose_node_and_restore(&f, "nodeloss");
     /* the restore streamed the copies into the buffers and wrote nothing:
      * one copy is left, and the level says so until ckpt_wait refills */
     CU_ASSERT_EQUAL(ckpt_level(f.ck, 2, &level), CKPT_OK);
@@ -194,14 +201,7 @@ static void test_refill_from_damaged_copy(void)
     int level = -1, rc, victim = rpn; /* the first rank of node 1 */
     char path[1024];
     struct stat st;
-    setup(&f, "refilldamaged");
-    save(&f, 1);
-    save(&f, 2);
-    on_rank0(&f, "rm -rf %s/node-%d", 1);
-    poison(&f);
-    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
-    CU_ASSERT_EQUAL(got, 2);
-    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    lose_node_and_restore(&f, "refilldamaged");
     copy_file(&f, victim, 2, path);
     if (tl_rank == 0)
         tl_flip_byte(path, -100);

@@ -14,14 +14,14 @@
 static int bcast_text(wb_t *w, char **text, size_t *len, ckpt_err_t *e)
 {
     uint64_t n = *len;
-    if (err_agree(w->comm, e) != CKPT_OK)
+    if (err_agree(w->env.comm, e) != CKPT_OK)
         return e->code;
-    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, w->comm);
-    if (w->rank != 0 && (*text = malloc(n + 1)) == NULL)
+    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, w->env.comm);
+    if (w->env.rank != 0 && (*text = malloc(n + 1)) == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory reading a manifest");
-    if (err_agree(w->comm, e) != CKPT_OK)
+    if (err_agree(w->env.comm, e) != CKPT_OK)
         return e->code;
-    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, w->comm);
+    MPI_Bcast(*text, (int)n, MPI_CHAR, 0, w->env.comm);
     (*text)[n] = '\0';
     *len = n;
     return CKPT_OK;
@@ -31,18 +31,18 @@ int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why)
 {
     char name[SM_NAME_MAX], *text = NULL;
     size_t len = 0;
-    if (w->rank == 0) {
-        sm_manifest_name(w->cfg->job, step, name, sizeof name);
+    if (w->env.rank == 0) {
+        sm_manifest_name(w->env.cfg->job, step, name, sizeof name);
         storage_get(w->st, name, &text, &len, why);
     }
     if (bcast_text(w, &text, &len, why) == CKPT_OK &&
         sm_parse(text, len, sm, why) == CKPT_OK &&
-        (strcmp(sm->job, w->cfg->job) || sm->step != step ||
-         sm->nranks != w->nranks))
+        (strcmp(sm->job, w->env.cfg->job) || sm->step != step ||
+         sm->nranks != w->env.nranks))
         err_set(why, CKPT_ECORRUPT, "its manifest is of job '%s' step %" PRId64
                 " of %d ranks", sm->job, sm->step, sm->nranks);
     free(text);
-    if (err_agree(w->comm, why) != CKPT_OK)
+    if (err_agree(w->env.comm, why) != CKPT_OK)
         sm_free(sm);
     return why->code;
 }
@@ -50,11 +50,11 @@ int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why)
 int wb_fetch_rank(wb_t *w, const smanifest_t *m, int fd, const char *path,
                   uint64_t *digest, ckpt_err_t *e)
 {
-    const sm_range_t *r = &m->r[w->rank];
+    const sm_range_t *r = &m->r[w->env.rank];
     if (storage_get_range(w->st, m->obj[r->node].name, r->off, r->size, fd,
                           e) == CKPT_OK &&
         fio_digest(fd, r->size, digest, path, e) == CKPT_OK && *digest != r->digest)
         err_set(e, CKPT_ECORRUPT, "rank %d: data read from storage object '%s' "
-                "fails its checksum", w->rank, m->obj[r->node].name);
+                "fails its checksum", w->env.rank, m->obj[r->node].name);
     return e->code;
 }

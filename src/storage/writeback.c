@@ -123,7 +123,7 @@ static void step_free(wb_step_t *s)
  * node's directory either way. */
 static void start(wb_t *w, wb_step_t *s)
 {
-    const topo_t *t = w->topo;
+    const topo_t *t = w->env.topo;
     int node, first, count;
     up_job_t *j;
     s->phase = PH_OBJECTS;
@@ -139,10 +139,10 @@ static void start(wb_t *w, wb_step_t *s)
         err_set(&s->err, CKPT_ENOMEM, "out of memory queueing an upload");
         return;
     }
-    sm_object_name(w->cfg->job, s->step, s->generation, node,
-                   w->cfg->prefix_spread, j->name, sizeof j->name);
+    sm_object_name(w->env.cfg->job, s->step, s->generation, node,
+                   w->env.cfg->prefix_spread, j->name, sizeof j->name);
     for (int k = 0; k < count; k++) {
-        cache_rank_path(w->cache, s->step, t->members[first + k], 0,
+        cache_rank_path(w->env.cache, s->step, t->members[first + k], 0,
                         j->src.path[k], sizeof j->src.path[k]);
         fio_file_size(j->src.path[k], &j->src.size[k]); /* else: fails on open */
     }
@@ -156,19 +156,19 @@ static void schedule(wb_t *w, int64_t step, uint64_t generation,
 {
     wb_step_t s = {.step = step, .generation = generation};
     uint64_t mine[2] = {size, digest};
-    if (w->rank == 0 &&
-        (s.info = malloc(2 * sizeof *s.info * (size_t)w->nranks)) == NULL)
+    if (w->env.rank == 0 &&
+        (s.info = malloc(2 * sizeof *s.info * (size_t)w->env.nranks)) == NULL)
         err_set(&s.err, CKPT_ENOMEM, "out of memory queueing step %" PRId64, step);
-    MPI_Bcast(&s.err.code, 1, MPI_INT, 0, w->comm);
+    MPI_Bcast(&s.err.code, 1, MPI_INT, 0, w->env.comm);
     if (s.err.code == CKPT_OK)
-        MPI_Gather(mine, 2, MPI_UINT64_T, s.info, 2, MPI_UINT64_T, 0, w->comm);
+        MPI_Gather(mine, 2, MPI_UINT64_T, s.info, 2, MPI_UINT64_T, 0, w->env.comm);
     if (w->cur.step < 0) {
         w->cur = s;
         start(w, &w->cur);
         return;
     }
     if (w->next.step >= 0)
-        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+        log_msg(w->env.log, w->env.rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
                 " is not uploaded: step %" PRId64 " is newer and takes its "
                 "place while step %" PRId64 " uploads", w->next.step, step,
                 w->cur.step);
@@ -179,19 +179,19 @@ static void schedule(wb_t *w, int64_t step, uint64_t generation,
 /* Rank 0 writes the manifest from what every rank told it at save time. */
 static void commit(wb_t *w, wb_step_t *s)
 {
-    const topo_t *t = w->topo;
+    const topo_t *t = w->env.topo;
     smanifest_t m = {.step = s->step, .generation = s->generation,
-                     .spread = w->cfg->prefix_spread};
+                     .spread = w->env.cfg->prefix_spread};
     up_job_t *j;
     s->phase = PH_COMMIT;
-    if (w->rank != 0)
+    if (w->env.rank != 0)
         return;
     if ((j = upload_job_new(JOB_COMMIT, s->step, 0)) == NULL ||
-        sm_alloc(&m, t->nnodes, w->nranks) != 0) {
+        sm_alloc(&m, t->nnodes, w->env.nranks) != 0) {
         err_set(&s->err, CKPT_ENOMEM, "out of memory committing a step");
         goto out;
     }
-    snprintf(m.job, sizeof m.job, "%s", w->cfg->job);
+    snprintf(m.job, sizeof m.job, "%s", w->env.cfg->job);
     sm_name_objects(&m);
     for (int n = 0; n < t->nnodes; n++) {
         for (int k = t->first[n]; k < t->first[n + 1]; k++) {
@@ -204,9 +204,9 @@ static void commit(wb_t *w, wb_step_t *s)
     }
     if (sm_format(&m, &j->text, &j->len, &s->err) != CKPT_OK)
         goto out;
-    sm_manifest_name(w->cfg->job, s->step, j->name, sizeof j->name);
-    snprintf(j->job, sizeof j->job, "%s", w->cfg->job);
-    j->keep_remote = w->cfg->keep_remote;
+    sm_manifest_name(w->env.cfg->job, s->step, j->name, sizeof j->name);
+    snprintf(j->job, sizeof j->job, "%s", w->env.cfg->job);
+    j->keep_remote = w->env.cfg->keep_remote;
     upload_submit(w->up, j);
     s->job = j;
     j = NULL;
@@ -229,7 +229,7 @@ static void give_up(wb_t *w, const ckpt_err_t *why)
     int i = w->nfailed++ % WB_FAILED_MAX;
     w->failed[i] = w->cur.step;
     w->failed_err[i] = *why;
-    log_msg(w->log, w->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+    log_msg(w->env.log, w->env.rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
             " did not reach storage (it stays in the cache): %s", w->cur.step,
             why->msg);
 }
@@ -246,21 +246,21 @@ static void log_counters(wb_t *w, const char *when)
     if (any == 0)
         return;
     storage_stats_line(&s, line, sizeof line);
-    log_msg(w->log, LOG_INFO, "storage requests %s: %s", when, line);
+    log_msg(w->env.log, LOG_INFO, "storage requests %s: %s", when, line);
 }
 
 static void committed(wb_t *w)
 {
     uint64_t bytes = 0;
-    for (int r = 0; w->rank == 0 && r < w->nranks; r++)
+    for (int r = 0; w->env.rank == 0 && r < w->env.nranks; r++)
         bytes += w->cur.info[2 * r];
     add_committed(w, w->cur.step);
-    forget_retained(w, w->cur.step, w->cfg->keep_remote);
-    if (w->rank == 0)
-        log_msg(w->log, w->cfg->verbose >= 1 && w->finalizing ? LOG_NOTE
+    forget_retained(w, w->cur.step, w->env.cfg->keep_remote);
+    if (w->env.rank == 0)
+        log_msg(w->env.log, w->env.cfg->verbose >= 1 && w->finalizing ? LOG_NOTE
                 : LOG_INFO, "step %" PRId64 " is in storage: %.1f MiB in %d "
                 "objects, %.2f s after it was queued", w->cur.step,
-                (double)bytes / (1 << 20), w->topo->nnodes,
+                (double)bytes / (1 << 20), w->env.topo->nnodes,
                 log_now() - w->cur.t0);
     log_counters(w, "so far");
 }
@@ -276,13 +276,13 @@ void wb_poll(wb_t *w)
                    : je.code ? JOB_FAILED : JOB_DONE;
     v[0] = state == JOB_BUSY;
     v[1] = state == JOB_FAILED;
-    MPI_Allreduce(v, any, 2, MPI_INT, MPI_MAX, w->comm);
+    MPI_Allreduce(v, any, 2, MPI_INT, MPI_MAX, w->env.comm);
     if (any[0])
         return; /* even after a failure: jobs still running hold the files */
     upload_job_free(s->job);
     s->job = NULL;
     if (any[1]) {
-        err_agree(w->comm, &je);
+        err_agree(w->env.comm, &je);
         give_up(w, &je);
         advance(w);
     } else if (s->phase == PH_OBJECTS) {
@@ -298,14 +298,14 @@ void wb_poll(wb_t *w)
 static void retract(wb_t *w, int64_t step)
 {
     up_job_t *j;
-    if (w->rank != 0)
+    if (w->env.rank != 0)
         return;
     if ((j = upload_job_new(JOB_RETRACT, step, 0)) == NULL) {
-        log_msg(w->log, LOG_WARN, "out of memory: steps from %" PRId64
+        log_msg(w->env.log, LOG_WARN, "out of memory: steps from %" PRId64
                 " on stay in storage although superseded", step);
         return;
     }
-    snprintf(j->job, sizeof j->job, "%s", w->cfg->job);
+    snprintf(j->job, sizeof j->job, "%s", w->env.cfg->job);
     j->detached = 1;
     upload_submit(w->up, j);
 }
@@ -341,7 +341,7 @@ void wb_after_save(wb_t *w, int saved, int64_t step, uint64_t generation,
     w->last_generation = generation;
     w->last_size = size;
     w->last_digest = digest;
-    if (++w->nsaved % w->cfg->persist_every == 0)
+    if (++w->nsaved % w->env.cfg->persist_every == 0)
         schedule(w, step, generation, size, digest);
 }
 
@@ -353,10 +353,10 @@ int wb_wait(wb_t *w, int64_t step)
         if (wb_committed(w, step))
             return CKPT_OK;
         if ((f = failure_of(w, step)) != NULL)
-            return err_set(w->err, CKPT_ESTORAGE, "step %" PRId64 " did not "
+            return err_set(w->env.err, CKPT_ESTORAGE, "step %" PRId64 " did not "
                            "reach storage: %s", step, f->msg);
         if (w->st == NULL || (w->cur.step != step && w->next.step != step))
-            return err_set(w->err, CKPT_ESTATE, "step %" PRId64 " is not "
+            return err_set(w->env.err, CKPT_ESTATE, "step %" PRId64 " is not "
                            "going to storage (%s)", step, w->st == NULL
                            ? "mode = cache" : "not queued: see persist_every");
         usleep(POLL_NAP_US);
@@ -369,36 +369,36 @@ static int list_committed(wb_t *w, ckpt_err_t *e)
 {
     char prefix[300], **names = NULL;
     int n = 0, old;
-    if (w->rank == 0) {
-        snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, w->cfg->job);
-        old = storage_set_timeout(w->st, w->cfg->storage_timeout < INIT_LIST_TIMEOUT
-                                             ? w->cfg->storage_timeout
+    if (w->env.rank == 0) {
+        snprintf(prefix, sizeof prefix, SM_PREFIX_FMT, w->env.cfg->job);
+        old = storage_set_timeout(w->st, w->env.cfg->storage_timeout < INIT_LIST_TIMEOUT
+                                             ? w->env.cfg->storage_timeout
                                              : INIT_LIST_TIMEOUT);
         if (storage_list(w->st, prefix, &names, &n, e) != CKPT_OK &&
             storage_is_down(e)) {
-            log_msg(w->log, LOG_WARN, "storage does not answer; going on "
+            log_msg(w->env.log, LOG_WARN, "storage does not answer; going on "
                     "with the cache only for now: %s", e->msg);
             err_clear(e);
             w->list_unknown = 1;
         }
         storage_set_timeout(w->st, old);
         for (int i = 0; i < n; i++) {
-            int64_t s = sm_step_of(w->cfg->job, names[i]);
+            int64_t s = sm_step_of(w->env.cfg->job, names[i]);
             if (s >= 0)
                 add_committed(w, s);
         }
         storage_names_free(names, n);
     }
-    if (err_agree(w->comm, e) != CKPT_OK)
+    if (err_agree(w->env.comm, e) != CKPT_OK)
         return e->code;
-    MPI_Bcast(&w->ncommitted, 1, MPI_INT, 0, w->comm);
-    if (w->rank != 0 && w->ncommitted > 0) {
+    MPI_Bcast(&w->ncommitted, 1, MPI_INT, 0, w->env.comm);
+    if (w->env.rank != 0 && w->ncommitted > 0) {
         w->cap = w->ncommitted;
         if ((w->committed = malloc((size_t)w->cap * sizeof *w->committed)) == NULL)
             err_set(e, CKPT_ENOMEM, "out of memory listing storage");
     }
-    if (err_agree(w->comm, e) == CKPT_OK && w->ncommitted > 0)
-        MPI_Bcast(w->committed, w->ncommitted, MPI_INT64_T, 0, w->comm);
+    if (err_agree(w->env.comm, e) == CKPT_OK && w->ncommitted > 0)
+        MPI_Bcast(w->committed, w->ncommitted, MPI_INT64_T, 0, w->env.comm);
     return e->code;
 }
 
@@ -407,7 +407,7 @@ void wb_resume(wb_t *w, int64_t step, uint64_t generation,
 {
     if (w->st == NULL || step <= wb_newest_committed(w, INT64_MAX))
         return;
-    log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
+    log_msg(w->env.log, w->env.rank == 0 ? LOG_NOTE : LOG_DEBUG, "step %" PRId64
             " is in the cache but not in storage: uploading it", step);
     w->last_saved = step;
     w->last_generation = generation;
@@ -426,14 +426,8 @@ int wb_init(wb_t *w, const wb_env_t *env)
                      .concurrency = c->upload_concurrency,
                      .read_concurrency = c->download_concurrency,
                      .timeout = c->storage_timeout};
-    w->comm = env->comm;
-    w->rank = env->rank;
-    w->nranks = env->nranks;
-    w->cfg = env->cfg;
-    w->topo = env->topo;
-    w->cache = env->cache;
-    w->log = env->log;
-    w->err = e = env->err;
+    w->env = *env;
+    e = env->err;
     w->cur = w->next = no_step;
     w->last_saved = -1;
     if (c->mode != MODE_WRITEBACK)
@@ -441,10 +435,10 @@ int wb_init(wb_t *w, const wb_env_t *env)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     xmlInitParser();
     w->curl = 1;
-    if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(w->topo) &&
-        (w->up = upload_start(w->st, w->log)) == NULL)
+    if (storage_open(&w->st, &p, e) == CKPT_OK && topo_is_leader(w->env.topo) &&
+        (w->up = upload_start(w->st, w->env.log)) == NULL)
         err_set(e, CKPT_ENOMEM, "cannot start the upload thread");
-    if (err_agree(w->comm, e) != CKPT_OK)
+    if (err_agree(w->env.comm, e) != CKPT_OK)
         return e->code;
     return list_committed(w, e);
 }
@@ -474,18 +468,18 @@ int wb_finalize(wb_t *w)
     w->finalizing = 1;
     wb_poll(w);
     if (s >= 0 && !wb_committed(w, s) && w->cur.step != s && w->next.step != s) {
-        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
+        log_msg(w->env.log, w->env.rank == 0 ? LOG_NOTE : LOG_DEBUG, "uploading "
                 "step %" PRId64 ", the newest, before the job ends", s);
         schedule(w, s, w->last_generation, w->last_size, w->last_digest);
     }
     while ((s = w->cur.step) >= 0) {
-        log_msg(w->log, w->rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "
+        log_msg(w->env.log, w->env.rank == 0 ? LOG_NOTE : LOG_DEBUG, "waiting for "
                 "step %" PRId64 " to reach storage", s);
         if (wb_wait(w, s) != CKPT_OK && first.code == CKPT_OK)
-            first = *w->err;
+            first = *w->env.err;
     }
     log_counters(w, "in this run");
     if (first.code != CKPT_OK)
-        *w->err = first;
+        *w->env.err = first;
     return first.code;
 }

@@ -29,6 +29,17 @@ typedef struct wb_step {
 
 #define WB_FAILED_MAX 16
 
+/* What the STORAGE level borrows from the handle, for its lifetime. */
+typedef struct wb_env {
+    MPI_Comm comm;
+    int rank, nranks;
+    const ckpt_config_t *cfg;
+    const topo_t *topo;
+    cache_t *cache;
+    ckpt_log_t *log;
+    ckpt_err_t *err;        /* the handle's error, for messages to callers */
+} wb_env_t;
+
 typedef struct wb {
     storage_t *st;          /* NULL in cache mode */
     upload_t *up;           /* node leaders: the upload thread */
@@ -44,26 +55,8 @@ typedef struct wb {
     int list_unknown;       /* rank 0: init could not list storage */
     int finalizing;         /* progress lines at verbose 1 */
     int curl;               /* curl_global_init was called */
-    /* Borrowed from the handle by wb_init, for the handle's lifetime. */
-    MPI_Comm comm;
-    int rank, nranks;
-    const ckpt_config_t *cfg;
-    const topo_t *topo;
-    cache_t *cache;
-    ckpt_log_t *log;
-    ckpt_err_t *err;        /* the handle's error, for messages to callers */
+    wb_env_t env;           /* borrowed from the handle by wb_init */
 } wb_t;
-
-/* What wb_init borrows from the handle. */
-typedef struct wb_env {
-    MPI_Comm comm;
-    int rank, nranks;
-    const ckpt_config_t *cfg;
-    const topo_t *topo;
-    cache_t *cache;
-    ckpt_log_t *log;
-    ckpt_err_t *err;
-} wb_env_t;
 
 /* Collective. Opens storage, lists committed steps and starts the upload
  * thread (wb_resume then queues a step a previous job left unuploaded). */
