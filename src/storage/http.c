@@ -429,6 +429,7 @@ static int held(run_t *x)
 static double launch(run_t *x, ckpt_err_t *e)
 {
     double now = log_now(), nap = 0.1;
+    int started = 0;
     for (int i = 0; i < x->n && e->code == CKPT_OK; i++) {
         http_req_t *r = &x->r[i];
         if (r->state == R_WAIT && r->next_try > now) {
@@ -436,9 +437,19 @@ static double launch(run_t *x, ckpt_err_t *e)
                 nap = r->next_try - now;
             continue;
         }
-        if ((r->state == R_NEW || r->state == R_WAIT) && x->active < x->conc &&
-            start(x->env, x->m, r, e) == CKPT_OK)
+        if (r->state != R_NEW && r->state != R_WAIT)
+            continue;
+        /* Preparing a request may take long (a block's MD5): while others
+         * transfer, start one a turn, so that they are served between two
+         * preparations instead of waiting for all of them; come back soon. */
+        if (started && x->active < x->conc) {
+            nap = 0;
+            break;
+        }
+        if (x->active < x->conc && start(x->env, x->m, r, e) == CKPT_OK) {
             x->active++;
+            started = 1;
+        }
     }
     return nap;
 }
