@@ -1,13 +1,15 @@
 /* Parser unit tests without MPI: the configuration file and environment, the
  * node MANIFEST and the storage manifest get good and malformed texts
  * through their public functions; fileio checks how files are rewritten
- * and replaced. `t_parsers SUITE` runs one suite (config, manifest,
- * smanifest, fileio); no argument runs them all. Malformed manifests are
+ * and replaced, rs the Reed-Solomon arithmetic (src/rs/rs_code.c).
+ * `t_parsers SUITE` runs one suite (config, manifest, smanifest, fileio,
+ * rs); no argument runs them all. Malformed manifests are
  * made from a good one written by the library, a line removed, repeated,
  * replaced or extended, then sealed anew, so that the parser behind the
  * checksum is what a test reaches. */
 #include "config.h"
 #include "fileio.h"
+#include "rs_code.h"
 #include "manifest.h"
 #include "smanifest.h"
 #include "textrec.h"
@@ -933,6 +935,129 @@ static void fio_replace_failure(void)
 }
 
 
+/* rs: Reed-Solomon blocks rebuilt from any k of k + m. */
+typedef struct {
+    rs_code_t c;
+    size_t len;
+    unsigned char *orig[RS_BLOCKS_MAX], *work[RS_BLOCKS_MAX];
+} rs_case_t;
+
+static void rs_case_init(rs_case_t *t, int k, int m, size_t len, unsigned seed)
+{
+    ckpt_err_t e = {0};
+    CU_ASSERT_EQUAL_FATAL(rs_init(&t->c, k, m, &e), CKPT_OK);
+    t->len = len;
+    for (int i = 0; i < k + m; i++) {
+        t->orig[i] = malloc(len);
+        t->work[i] = malloc(len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t->orig[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t->work[i]);
+    }
+    for (int i = 0; i < k; i++)
+        for (size_t j = 0; j < len; j++)
+            t->orig[i][j] = (unsigned char)(rand_r(&seed) >> 7);
+    rs_encode(&t->c, len, t->orig, t->orig + k);
+}
+
+static void rs_case_free(rs_case_t *t)
+{
+    for (int i = 0; i < t->c.k + t->c.m; i++) {
+        free(t->orig[i]);
+        free(t->work[i]);
+    }
+    rs_free(&t->c);
+}
+
+/* The blocks whose bit is set in `lost` are poisoned, then rebuilt: 1 if
+ * every block is back as it was. */
+static int rs_lose(rs_case_t *t, unsigned long lost)
+{
+    ckpt_err_t e = {0};
+    int present[RS_BLOCKS_MAX] = {0}, n = t->c.k + t->c.m, same = 1;
+    for (int i = 0; i < n; i++) {
+        present[i] = !(lost >> i & 1);
+        if (present[i])
+            memcpy(t->work[i], t->orig[i], t->len);
+        else
+            memset(t->work[i], 0xee, t->len);
+    }
+    if (rs_rebuild(&t->c, t->len, t->work, present, &e) != CKPT_OK)
+        return 0;
+    for (int i = 0; i < n; i++)
+        same &= memcmp(t->work[i], t->orig[i], t->len) == 0;
+    return same;
+}
+
+static int popcount(unsigned long v)
+{
+    int n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+/* 4 + 2: every single and every pair of the 6 blocks lost, rebuilt. */
+static void rs_every_pair(void)
+{
+    rs_case_t t;
+    int ok = 0, tried = 0;
+    rs_case_init(&t, 4, 2, 100003, 7);
+    for (unsigned long lost = 1; lost < 1ul << 6; lost++)
+        if (popcount(lost) <= 2) {
+            tried++;
+            ok += rs_lose(&t, lost);
+        }
+    CU_ASSERT_EQUAL(tried, 21);
+    CU_ASSERT_EQUAL(ok, tried);
+    rs_case_free(&t);
+}
+
+/* More than m lost: CKPT_ENOENT saying so, and no buffer written. */
+static void rs_too_many_lost(void)
+{
+    rs_case_t t;
+    ckpt_err_t e = {0};
+    int present[6] = {0, 1, 0, 1, 0, 1};
+    rs_case_init(&t, 4, 2, 4096, 3);
+    for (int i = 0; i < 6; i++)
+        memset(t.work[i], 0xee, t.len);
+    CU_ASSERT_EQUAL(rs_rebuild(&t.c, t.len, t.work, present, &e), CKPT_ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "3 of 6"));
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(t.work[i][0] == 0xee && t.work[i][t.len - 1] == 0xee);
+    rs_case_free(&t);
+}
+
+/* Other shapes, and blocks longer than one of ISA-L's pieces: m lost,
+ * chosen among data and parity, in several patterns. */
+static void rs_other_shapes(void)
+{
+    static const int km[][2] = {{1, 1}, {2, 1}, {3, 2}, {8, 3}, {10, 4}, {6, 6}};
+    for (size_t s = 0; s < sizeof km / sizeof km[0]; s++) {
+        int k = km[s][0], m = km[s][1], n = k + m;
+        rs_case_t t;
+        rs_case_init(&t, k, m, s == 2 ? (5u << 19) + 3 : 65537, (unsigned)s);
+        for (int shift = 0; shift < n; shift++) {
+            unsigned long lost = 0;
+            for (int j = 0; j < m; j++)
+                lost |= 1ul << ((shift + j * (n / m)) % n);
+            CU_ASSERT_TRUE(rs_lose(&t, lost));
+        }
+        rs_case_free(&t);
+    }
+}
+
+static void rs_bad_shapes(void)
+{
+    static const int km[][2] = {{0, 2}, {4, 0}, {-1, 1}, {200, 56}};
+    for (size_t s = 0; s < sizeof km / sizeof km[0]; s++) {
+        rs_code_t c;
+        ckpt_err_t e = {0};
+        CU_ASSERT_EQUAL(rs_init(&c, km[s][0], km[s][1], &e), CKPT_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "k + m <= 255"));
+    }
+}
+
 /* ---- main ---- */
 
 static const struct {
@@ -978,6 +1103,10 @@ static const struct {
     {"fileio", "rewrite in place: a symbolic link is replaced", fio_rewrite_symlink},
     {"fileio", "rewrite in place: a FIFO is replaced without blocking", fio_rewrite_fifo},
     {"fileio", "atomic replace: a failed rename leaves no temporary", fio_replace_failure},
+    {"rs", "4 + 2: every single and pair of lost blocks rebuilt", rs_every_pair},
+    {"rs", "more than m lost: ENOENT, nothing written", rs_too_many_lost},
+    {"rs", "1+1 to 10+4 and 6+6, longer than a piece: m lost rebuilt", rs_other_shapes},
+    {"rs", "k, m out of range: EINVAL", rs_bad_shapes},
 };
 #define NTESTS (sizeof tests / sizeof tests[0])
 
