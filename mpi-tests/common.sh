@@ -46,13 +46,16 @@ conf() { # conf NAME LINES...: writes $T/NAME.conf, prints its path
     echo "$T/$name.conf"
 }
 
+# A stack frame in one of our source files (parsers.sh checks that it
+# matches every one of them).
+OURS_FRAME_RE='/(src|tools|examples|mpi-tests|fuzz)/([a-z]+/)?[A-Za-z_-]+\.c:[0-9]'
 ours_leaked() { # leak reports with a frame in our sources, printed
     local f
     for f in "$T"/lsan.*; do
         [ -f "$f" ] || continue
-        if grep -qE '/(src|tools|examples|mpi-tests|fuzz)/[A-Za-z_-]+\.c:[0-9]' "$f"; then
+        if grep -qE "$OURS_FRAME_RE" "$f"; then
             echo "    leak in our code ($f):"
-            grep -B2 -A12 -E '/(src|tools|examples|mpi-tests|fuzz)/[A-Za-z_-]+\.c:[0-9]' "$f" |
+            grep -B2 -A12 -E "$OURS_FRAME_RE" "$f" |
                 head -30 | sed 's/^/    /'
             return 0
         fi
