@@ -48,8 +48,9 @@ static void check(const manifest_t *m)
         const mf_entry_t *x = &m->e[i];
         if (x->rank < 0 || x->rank >= m->nranks)
             fz_fail("an accepted MANIFEST lists a rank outside its ranks");
-        if (x->first < 0 || x->nregions < 0 || x->first + x->nregions > m->nd ||
-            (!x->own && x->nregions > 0))
+        /* copies list their datasets too (format 3): a partner streams a
+         * copy into the buffers by them */
+        if (x->first < 0 || x->nregions < 0 || x->first + x->nregions > m->nd)
             fz_fail("an accepted MANIFEST has datasets outside its list");
         for (int k = x->first; k < x->first + x->nregions; k++) {
             const rf_dataset_t *d = &m->d[k];
