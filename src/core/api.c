@@ -44,7 +44,8 @@ static int start_writeback(ckpt_t *ck)
 }
 
 /* Collective: the newest step complete in every rank's cache goes to
- * storage if storage lacks it (the job before ended first). */
+ * storage if it is newer than the newest committed one (the job before
+ * ended before uploading it). */
 static void resume_upload(ckpt_t *ck)
 {
     int64_t step;

@@ -1,10 +1,10 @@
 /* ckpt_restore, ckpt_latest, ckpt_level: find the newest step whose data is
  * available for every rank (own copy, partner copy, or committed in
  * storage) and verify it as it reaches the buffers; lost copies are
- * re-created later, by refill_step (ckpt_wait at PARTNER). Only copies of one save of a step are ever combined: the
- * newest save (generation) of the step seen anywhere, and every copy must
- * prove in its own attributes that it is this job's, step's, rank's and
- * save's before its bytes count. */
+ * re-created later, by refill_step (ckpt_wait at PARTNER). Only copies of
+ * one save of a step are ever combined: the newest save (generation) of the
+ * step seen anywhere, and every copy must prove in its own attributes that
+ * it is this job's, step's, rank's and save's before its bytes count. */
 #include "handle.h"
 #include "fileio.h"
 #include "manifest.h"
@@ -571,6 +571,7 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
                         int verify, int second, int *bad, ckpt_err_t *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *next = second ? "using the second copy" : "no other copy of this step";
     if (fd < 0)
         err_sys(e, errno, "open %s", path);
     for (int i = 0; fd >= 0 && i < ck->regions.n && e->code == CKPT_OK && !*bad; i++) {
@@ -584,16 +585,14 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
         } else if (fio_pread_hash(fd, r->buf, region_bytes(r), d->off, &sum,
                                   path, e) == CKPT_OK && sum != d->checksum) {
             log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; %s",
-                    path, r->name, second ? "using the second copy"
-                                          : "no other copy of this step");
+                    path, r->name, next);
             *bad = 1;
         }
     }
     if (fd >= 0)
         close(fd);
     if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && verify) {
-        log_msg(&ck->log, LOG_WARN, "%s; %s", e->msg, second
-                ? "using the second copy" : "no other copy of this step");
+        log_msg(&ck->log, LOG_WARN, "%s; %s", e->msg, next);
         err_clear(e);
         *bad = 1;
     }
