@@ -28,10 +28,12 @@ static int agree_args(ckpt_t *ck, int ok, const char *msg)
 
 static void report_single(ckpt_t *ck)
 {
-    if (ck->cfg.redundancy == REDUNDANCY_PARTNER && ck->topo.partner < 0)
+    if ((ck->cfg.redundancy == REDUNDANCY_PARTNER && ck->topo.partner < 0) ||
+        (ck->cfg.redundancy == REDUNDANCY_RS && ck->rs.m == 0))
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG,
-                "only one node: no partner copies, checkpoints are at LOCAL "
-                "level");
+                "only one node: no %s, checkpoints are at LOCAL level",
+                ck->cfg.redundancy == REDUNDANCY_RS ? "RS parity"
+                                                    : "partner copies");
 }
 
 /* The STORAGE level borrows what it needs of the handle. */
@@ -81,6 +83,11 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
                ck->cfg.redundancy == REDUNDANCY_PARTNER, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
+    if (ck->cfg.redundancy == REDUNDANCY_RS)
+        rs_group_build(&ck->rs, &ck->topo, ck->cfg.rs_data, ck->cfg.rs_parity,
+                       ck->comm, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
     /* Each rank checks the path to its own node's cache. */
     safedir_cache(ck->cfg.cache_dir, ck->cfg.job, ck->topo.node, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
@@ -103,6 +110,7 @@ static void free_handle(ckpt_t *ck)
 {
     wb_free(&ck->wb);
     reaper_stop(ck->cache.reaper);
+    rs_group_free(&ck->rs);
     topo_free(&ck->topo);
     region_set_free(&ck->regions);
     if (ck->comm != MPI_COMM_NULL)

@@ -10,14 +10,18 @@
 #include "log.h"
 #include "manifest.h"
 #include "region.h"
+#include "rs_group.h"
 #include "topology.h"
 #include "writeback.h"
+
+#define USES_RS(ck) ((ck)->cfg.redundancy == REDUNDANCY_RS)
 
 struct ckpt {
     MPI_Comm comm;        /* a duplicate of the caller's communicator */
     int rank, nranks;
     ckpt_config_t cfg;
     topo_t topo;
+    rs_group_t rs;        /* redundancy = rs: this rank's group */
     cache_t cache;        /* this rank's node directory */
     region_set_t regions;
     ckpt_log_t log;

@@ -10,6 +10,7 @@
 #include "manifest.h"
 #include "partner.h"
 #include "rankfile.h"
+#include "rs_level.h"
 #include "smanifest.h"
 #include "step.h"
 #include "stream.h"
@@ -41,6 +42,8 @@ typedef struct probe {
                           (same everywhere) */
     int sm_read;       /* sm holds the step's storage manifest */
     smanifest_t sm;
+    rs_state_t rs;     /* redundancy = rs: what the group holds */
+    int rs_ok;         /* this rank's file can be rebuilt from its group */
 } probe_t;
 
 static int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
@@ -64,6 +67,7 @@ static void probe_free(probe_t *p)
     free(p->copy_ok);
     free(p->copy);
     sm_free(&p->sm);
+    rs_state_free(&p->rs);
     rankfile_index_free(&p->own_idx);
     memset(p, 0, sizeof *p);
 }
@@ -120,7 +124,7 @@ static void read_smanifest(ckpt_t *ck, probe_t *p)
  * A restore from the caches alone makes no request. */
 static void probe_storage(ckpt_t *ck, probe_t *p)
 {
-    if (!p->in_storage || all(ck, p->have_local || p->partner_has))
+    if (!p->in_storage || all(ck, p->have_local || p->partner_has || p->rs_ok))
         return;
     read_smanifest(ck, p);
     if (!p->sm_read || p->sm.generation == p->gen)
@@ -133,7 +137,9 @@ static void probe_storage(ckpt_t *ck, probe_t *p)
         return;
     }
     p->gen = p->sm.generation;
-    p->have_local = p->partner_has = 0;
+    p->have_local = p->partner_has = p->rs_ok = 0;
+    if (USES_RS(ck))
+        rs_forget(&ck->rs, &p->rs);
     memset(p->copy_ok, 0, (size_t)ck->topo.nclients * sizeof *p->copy_ok);
 }
 
@@ -187,7 +193,8 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
     p->copy = calloc((size_t)t->nclients + 1, sizeof *p->copy);
     p->copy_idx = calloc((size_t)t->nclients + 1, sizeof *p->copy_idx);
     p->nclients = t->nclients;
-    if (p->copy_ok == NULL || p->copy == NULL || p->copy_idx == NULL)
+    if (p->copy_ok == NULL || p->copy == NULL || p->copy_idx == NULL ||
+        (USES_RS(ck) && rs_state_alloc(&ck->rs, &p->rs) != CKPT_OK))
         err_set(e, CKPT_ENOMEM, "out of memory probing step %" PRId64, step);
     else
         mine = node_manifest(ck, step, &m);
@@ -211,9 +218,15 @@ static int probe_step(ckpt_t *ck, int64_t step, probe_t *p, ckpt_err_t *e)
         err_set(e, CKPT_EMPI, "MPI failed asking partners");
         goto out;
     }
+    if (USES_RS(ck)) {
+        if (rs_probe(&ck->rs, &ck->cache, mine != 0 && mine == p->gen ? &m : NULL,
+                     &p->rs, e) != CKPT_OK)
+            goto out;
+        p->rs_ok = rs_covered(&ck->rs, &p->rs, 0);
+    }
     probe_storage(ck, p);
     if (superseded(ck, p))
-        p->have_local = p->partner_has = p->in_storage = 0;
+        p->have_local = p->partner_has = p->in_storage = p->rs_ok = 0;
 out:
     manifest_free(&m);
     if (e->code != CKPT_OK)
@@ -600,12 +613,31 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
 }
 
 
+/* Collective, redundancy = rs: the node MANIFESTs list this rank's own
+ * file if own_here, the parity files its node holds, and every other rank
+ * of the group as coded entries (which need every rank's own_idx). */
+static int relist_group(ckpt_t *ck, probe_t *p, int own_here, int changed,
+                        const rf_index_t *own_idx, ckpt_err_t *e)
+{
+    mf_entry_t own = p->own;
+    char *more = NULL;
+    size_t len = 0;
+    int any = 0;
+    own.idx = own_idx;
+    rs_lines(&ck->rs, &p->rs, &own, topo_is_leader(&ck->topo), &more, &len, e);
+    MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, ck->comm);
+    if (any)
+        step_commit_node(ck, p->step, p->gen, &own, own_here, more, e);
+    free(more);
+    return e->code;
+}
+
 /* Collective: lists in the node MANIFESTs what the nodes now hold: this
  * rank's own file if own_here (indexed by own_idx), and the copies it
  * keeps. With `move`, clients whose copy is missing first send their files
  * again. A node rewrites its MANIFEST only where something changed. */
-static int relist(ckpt_t *ck, probe_t *p, int own_here, int changed,
-                  const rf_index_t *own_idx, int move, ckpt_err_t *e)
+static int relist_pairs(ckpt_t *ck, probe_t *p, int own_here, int changed,
+                        const rf_index_t *own_idx, int move, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
     int want_up = 0, nr = 0, any = 0, n = 0;
@@ -636,7 +668,7 @@ static int relist(ckpt_t *ck, probe_t *p, int own_here, int changed,
         }
     MPI_Allreduce(&changed, &any, 1, MPI_INT, MPI_LOR, t->node_comm);
     if (any)
-        step_commit_node(ck, p->step, p->gen, mine, n, e);
+        step_commit_node(ck, p->step, p->gen, mine, n, NULL, e);
 out:
     for (int j = 0; got && j < nr; j++)
         rankfile_index_free(&got[j].idx);
@@ -646,24 +678,48 @@ out:
     return e->code;
 }
 
+static int relist(ckpt_t *ck, probe_t *p, int own_here, int changed,
+                  const rf_index_t *own_idx, int move, ckpt_err_t *e)
+{
+    if (USES_RS(ck))
+        return relist_group(ck, p, own_here, changed, own_idx, e);
+    return relist_pairs(ck, p, own_here, changed, own_idx, move, e);
+}
+
+/* Collective, redundancy = rs: ranks with `need` get their file rebuilt
+ * from the group's shares. Too many shares lost counts as a bad copy. */
+static void rebuild_from_group(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+{
+    int x = rs_index(&ck->rs, ck->rank);
+    if (rs_rebuild_files(&ck->rs, ck->comm, &ck->cache, p->step, &p->rs, need, e) ==
+        CKPT_ENOENT)
+        e->code = CKPT_ECORRUPT;
+    if (need && e->code == CKPT_OK)
+        p->own = (mf_entry_t){.rank = ck->rank, .own = 1,
+                              .size = p->rs.size[x], .digest = p->rs.digest[x]};
+}
+
 /* Collective: ranks with `need` get a good copy of their data from the
- * partner (into a file with to_file, else straight into the buffers) or
- * else from storage (a file; *stored says so). CKPT_OK; NOT_AVAILABLE if
- * some rank has none (an older step may do); or an error. */
-static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *stored,
+ * partner (into a file with to_file, else straight into the buffers), or
+ * rebuilt from their RS group (a file), or else from storage (a file).
+ * *in_file says a file was written. CKPT_OK; NOT_AVAILABLE if some rank
+ * has none (an older step may do); or an error. */
+static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *in_file,
                   ckpt_err_t *e)
 {
-    int from_partner = need && p->partner_has, from_storage;
+    int from_cache = need && (p->partner_has || p->rs_ok), from_storage;
     double t = log_now();
-    if (!all(ck, !need || p->partner_has || p->in_storage))
+    if (!all(ck, !need || p->partner_has || p->rs_ok || p->in_storage))
         return NOT_AVAILABLE;
-    if (to_file)
-        fetch_from_partner(ck, p, from_partner, e);
+    if (USES_RS(ck))
+        rebuild_from_group(ck, p, from_cache, e);
+    else if (to_file)
+        fetch_from_partner(ck, p, from_cache, e);
     else
-        stream_from_partner(ck, p, from_partner, e);
+        stream_from_partner(ck, p, from_cache, e);
     log_lap(&ck->log, "restore: from partner", &t);
-    from_storage = need && !from_partner;
-    if (from_partner && e->code == CKPT_ECORRUPT && p->in_storage) {
+    from_storage = need && !from_cache;
+    if (from_cache && e->code == CKPT_ECORRUPT && p->in_storage) {
         log_msg(&ck->log, LOG_WARN, "step %" PRId64 ": %s; reading storage",
                 p->step, e->msg);
         err_clear(e);
@@ -686,7 +742,7 @@ static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *stored,
         err_clear(e);
         return NOT_AVAILABLE;
     }
-    *stored = from_storage;
+    *in_file = from_storage || (from_cache && USES_RS(ck));
     return CKPT_OK;
 }
 
@@ -755,7 +811,8 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 {
     char path[PATH_MAX];
     rf_index_t idx = {0};
-    int second = p->partner_has || p->in_storage, need, bad = 0, stored = 0;
+    int second = p->partner_has || p->rs_ok || p->in_storage, need, bad = 0;
+    int stored = 0;
     int first = ck->cfg.restore_check == CHECK_FIRST, wrote = 0, again = 0, rc;
     double t = log_now();
     if (!all(ck, p->have_local || second))
@@ -797,8 +854,24 @@ out:
     return rc != CKPT_OK ? rc : e->code;
 }
 
+/* Collective, redundancy = rs: every parity share the group lacks is made
+ * again from the rank files (all there now). 1 if this rank made one. */
+static int refill_parity(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
+{
+    char path[PATH_MAX];
+    int made = 0;
+    cache_rank_path(&ck->cache, p->step, ck->rank, 0, path, sizeof path);
+    if (rs_make_parity(&ck->rs, ck->comm, &ck->cache, p->step, &p->rs, path, e) ==
+        CKPT_OK)
+        for (int li = 0; li < ck->rs.width; li++)
+            made |= p->rs.made[li];
+    if (err_agree(ck->comm, e) == CKPT_OK)
+        rs_publish(&ck->rs, &ck->cache, p->step, &p->rs, e);
+    return made;
+}
+
 /* Collective: the step's lost copies re-created in this layout, from the
- * partners' copies or else from storage. */
+ * partners' copies (or the RS group) or else from storage. */
 int refill_step(ckpt_t *ck, int64_t step)
 {
     ckpt_err_t *e = &ck->err;
@@ -815,6 +888,8 @@ int refill_step(ckpt_t *ck, int64_t step)
                 "recoverable", step, ck->cfg.job);
     else if (rc == CKPT_OK)
         index_file(ck, &p, &idx, path, need, e);
+    if (err_agree(ck->comm, e) == CKPT_OK && USES_RS(ck))
+        need |= refill_parity(ck, &p, e);
     if (err_agree(ck->comm, e) == CKPT_OK)
         relist(ck, &p, 1, need, &idx, 1, e);
     err_agree(ck->comm, e);
@@ -879,7 +954,8 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
         int ok;
         if (probe_step(ck, s, &p, e) != CKPT_OK)
             return e->code;
-        ok = all(ck, p.have_local || (!own_only && (p.partner_has || p.in_storage)));
+        ok = all(ck, p.have_local ||
+                         (!own_only && (p.partner_has || p.rs_ok || p.in_storage)));
         if (ok && own)
             *own = p.own;
         if (ok && gen)
@@ -911,12 +987,14 @@ int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
 static int cache_level(ckpt_t *ck, int64_t step, int *lowest, int *highest)
 {
     probe_t p;
-    int copies, v[2], r[2];
+    int one, two, v[2], r[2];
     if (probe_step(ck, step, &p, &ck->err) != CKPT_OK)
         return ck->err.code;
-    copies = p.have_local + p.partner_has;
-    v[0] = copies == 0 ? CKPT_LEVEL_NONE
-           : copies == 2 ? CKPT_LEVEL_PARTNER : CKPT_LEVEL_LOCAL;
+    /* RS: PARTNER when the step survives the loss of any one node */
+    two = USES_RS(ck) ? rs_covered(&ck->rs, &p.rs, 1)
+                      : p.have_local && p.partner_has;
+    one = p.have_local || p.partner_has || p.rs_ok;
+    v[0] = two ? CKPT_LEVEL_PARTNER : one ? CKPT_LEVEL_LOCAL : CKPT_LEVEL_NONE;
     v[1] = -v[0]; /* one reduction: the highest is minus the lowest of these */
     probe_free(&p);
     MPI_Allreduce(v, r, 2, MPI_INT, MPI_MIN, ck->comm);
@@ -943,18 +1021,20 @@ int query_level(ckpt_t *ck, int64_t step, int *level)
 int wait_partner(ckpt_t *ck, int64_t step)
 {
     int lowest, highest;
+    int redundant = USES_RS(ck) ? ck->rs.m > 0 : ck->topo.partner >= 0;
     if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;
-    /* two copies; or only in storage, or no partners but in storage: the
+    /* two copies (RS: always refilled, so that every lost share is made
+     * again); or only in storage, or no redundancy but in storage: the
      * STORAGE level is above PARTNER, and nothing is refilled */
-    if (lowest >= CKPT_LEVEL_PARTNER ||
-        ((highest == CKPT_LEVEL_NONE || ck->topo.partner < 0) &&
-         wb_committed(&ck->wb, step)))
+    if ((lowest >= CKPT_LEVEL_PARTNER && !USES_RS(ck)) ||
+        ((highest == CKPT_LEVEL_NONE || !redundant) && wb_committed(&ck->wb, step)))
         return CKPT_OK;
-    if (ck->topo.partner < 0)
+    if (!redundant)
         return err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " cannot reach "
-                       "level %d: no partner copies in this layout", step,
-                       CKPT_LEVEL_PARTNER);
+                       "level %d: no %s in this layout", step,
+                       CKPT_LEVEL_PARTNER,
+                       USES_RS(ck) ? "RS parity" : "partner copies");
     if (refill_step(ck, step) != CKPT_OK ||
         cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;

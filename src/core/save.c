@@ -6,6 +6,7 @@
 #include "killpoint.h"
 #include "plan.h"
 #include "rankfile.h"
+#include "rs_level.h"
 #include "step.h"
 #include "stream.h"
 
@@ -28,6 +29,7 @@ typedef struct save {
     istream_t *in;        /* one per client */
     char (*in_path)[PATH_MAX];
     char tmp[PATH_MAX];
+    rs_state_t rs;        /* redundancy = rs: the group's files and parity */
 } save_t;
 
 /* Streams this rank's data to its file and its partner, and writes the
@@ -68,6 +70,18 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     return e->code;
 }
 
+/* redundancy = rs: the parity shares of this rank's group, made from the
+ * files just written (still in the page cache). */
+static int save_parity(ckpt_t *ck, save_t *s, ckpt_err_t *e)
+{
+    if (rs_state_alloc(&ck->rs, &s->rs) != CKPT_OK)
+        err_set(e, CKPT_ENOMEM, "out of memory for RS parity");
+    if (err_agree(ck->comm, e) != CKPT_OK ||
+        rs_start(&ck->rs, s->plan.size, s->out.digest, &s->rs, e) != CKPT_OK)
+        return e->code;
+    return rs_make_parity(&ck->rs, ck->comm, &ck->cache, s->step, &s->rs, s->tmp, e);
+}
+
 /* Temporary names become final names; then the directory is synced. */
 static int publish_files(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
@@ -80,6 +94,8 @@ static int publish_files(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         if (rename(from, final) != 0)
             err_sys(e, errno, "rename %s", from);
     }
+    if (USES_RS(ck) && e->code == CKPT_OK)
+        rs_publish(&ck->rs, &ck->cache, s->step, &s->rs, e);
     cache_step_dir(&ck->cache, s->step, dir, sizeof dir);
     return e->code ? e->code : fio_fsync_dir(dir, e);
 }
@@ -87,17 +103,27 @@ static int publish_files(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
+    char *more = NULL;
+    size_t len = 0;
     mf_entry_t *mine = malloc(((size_t)t->nclients + 1) * sizeof *mine);
     if (mine == NULL)
-        return err_set(e, CKPT_ENOMEM, "out of memory committing step");
+        err_set(e, CKPT_ENOMEM, "out of memory committing step");
+    if (err_agree(ck->comm, e) != CKPT_OK) {
+        free(mine);
+        return e->code;
+    }
     mine[0] = (mf_entry_t){.rank = ck->rank, .own = 1, .size = s->plan.size,
                            .digest = s->out.digest, .idx = &s->idx};
+    if (USES_RS(ck))
+        rs_lines(&ck->rs, &s->rs, &mine[0], topo_is_leader(t), &more, &len, e);
     for (int k = 0; k < t->nclients; k++)
         mine[k + 1] = (mf_entry_t){.rank = t->clients[k], .own = 0,
                                    .size = s->in[k].size,
                                    .digest = s->in[k].digest,
                                    .idx = &s->in[k].idx};
-    step_commit_node(ck, s->step, s->generation, mine, t->nclients + 1, e);
+    step_commit_node(ck, s->step, s->generation, mine, t->nclients + 1, more,
+                     e);
+    free(more);
     free(mine);
     return e->code;
 }
@@ -129,6 +155,12 @@ static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     log_lap(&ck->log, "save: write, stream and fsync", &t);
+    if (USES_RS(ck)) {
+        save_parity(ck, s, e);
+        if (err_agree(ck->comm, e) != CKPT_OK)
+            goto discard;
+        log_lap(&ck->log, "save: RS parity", &t);
+    }
     publish_files(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
@@ -204,6 +236,7 @@ int save_step(ckpt_t *ck, int64_t step)
     }
     wb_after_save(&ck->wb, saved, step, s.generation, s.plan.size, s.out.digest);
     plan_free(&s.plan);
+    rs_state_free(&s.rs);
     rankfile_index_free(&s.idx);
     for (int k = 0; s.in && k < t->nclients; k++)
         rankfile_index_free(&s.in[k].idx);

@@ -50,8 +50,27 @@ static int gather_lines(MPI_Comm nc, const char *mine, int len, char **text,
     return e->code;
 }
 
+/* This rank's lines: its entries, then `more`. */
+static int own_lines(const mf_entry_t *mine, int n, const char *more,
+                     char **lines, size_t *len)
+{
+    FILE *f = open_memstream(lines, len);
+    char *text = NULL;
+    size_t tlen = 0;
+    int rc = f == NULL || manifest_format_entries(mine, n, &text, &tlen) != 0;
+    if (f == NULL)
+        return -1;
+    if (!rc)
+        fwrite(text, 1, tlen, f);
+    if (more)
+        fputs(more, f);
+    free(text);
+    return fclose(f) != 0 || rc ? -1 : 0;
+}
+
 int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
-                     const mf_entry_t *mine, int n, ckpt_err_t *e)
+                     const mf_entry_t *mine, int n, const char *more,
+                     ckpt_err_t *e)
 {
     char dir[PATH_MAX], *lines = NULL, *text = NULL;
     size_t len = 0, total = 0;
@@ -59,7 +78,7 @@ int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
                     .nnodes = ck->topo.nnodes, .nranks = ck->nranks};
     int mylen = -1;
     snprintf(m.job, sizeof m.job, "%s", ck->cfg.job);
-    if (manifest_format_entries(mine, n, &lines, &len) == 0 && len < INT_MAX)
+    if (own_lines(mine, n, more, &lines, &len) == 0 && len < INT_MAX)
         mylen = (int)len;
     gather_lines(ck->topo.node_comm, lines, mylen, &text, &total, e);
     if (e->code == CKPT_OK && topo_is_leader(&ck->topo)) {

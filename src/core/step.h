@@ -12,10 +12,11 @@
  * callers agree afterwards. */
 int step_prepare(ckpt_t *ck, int64_t step, ckpt_err_t *e);
 /* Collective over the node: the node's files (each rank gives its entries,
- * each with its file's index) are listed in the MANIFEST of save
- * `generation` by the node's leader. */
+ * each with its file's index, and `more` lines already formatted, or NULL)
+ * are listed in the MANIFEST of save `generation` by the node's leader. */
 int step_commit_node(ckpt_t *ck, int64_t step, uint64_t generation,
-                     const mf_entry_t *mine, int n, ckpt_err_t *e);
+                     const mf_entry_t *mine, int n, const char *more,
+                     ckpt_err_t *e);
 /* After an agreed failure: node leaders remove what the step left. */
 void step_discard(ckpt_t *ck, int64_t step);
 

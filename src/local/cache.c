@@ -31,6 +31,13 @@ void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
              rank, tmp ? CACHE_TMP_SUFFIX : "");
 }
 
+void cache_parity_path(const cache_t *c, int64_t step, int set, int tmp,
+                       char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/step-%" PRId64 "/parity-%d.rs%s", c->node_dir, step,
+             set, tmp ? CACHE_TMP_SUFFIX : "");
+}
+
 /* "<prefix><N>" with N a canonical non-negative decimal; -1 otherwise. */
 static int64_t parse_numbered(const char *name, const char *prefix)
 {
@@ -200,7 +207,8 @@ static void keep_spares(const cache_t *c, const char *gone)
     if ((mkdir(to, 0700) != 0 && errno != EEXIST) || (dir = opendir(gone)) == NULL)
         return;
     while ((d = readdir(dir)) != NULL) {
-        if (strncmp(d->d_name, "rank-", 5) != 0 || is_tmp(d->d_name))
+        if ((strncmp(d->d_name, "rank-", 5) != 0 &&
+             strncmp(d->d_name, "parity-", 7) != 0) || is_tmp(d->d_name))
             continue;
         snprintf(from, sizeof from, "%s/%s", gone, d->d_name);
         snprintf(to, sizeof to, "%s/spare/%s", c->node_dir, d->d_name);

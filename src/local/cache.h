@@ -1,5 +1,6 @@
 /* The node-local cache layout (a contract, see DESIGN.md):
  *   <cache_dir>/<job>/node-<n>/step-<S>/rank-<r>.h5
+ *   <cache_dir>/<job>/node-<n>/step-<S>/parity-<set>.rs  (redundancy = rs)
  *   <cache_dir>/<job>/node-<n>/step-<S>/MANIFEST
  *   <cache_dir>/<job>/node-<n>/spare/rank-<r>.h5  (files retention freed)
  * Paths, step listing, clean-up of interrupted saves, retention. */
@@ -24,6 +25,9 @@ void cache_init(cache_t *c, const char *cache_dir, const char *job, int node);
 void cache_step_dir(const cache_t *c, int64_t step, char *buf, size_t n);
 void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
                      char *buf, size_t n);
+/* The RS parity file this node keeps for set `set` (a local rank index). */
+void cache_parity_path(const cache_t *c, int64_t step, int set, int tmp,
+                       char *buf, size_t n);
 
 /* Steps of this node, newest first: those whose MANIFEST exists if
  * `complete`, else every step directory. *steps is malloc'd. */

@@ -23,8 +23,14 @@ static void format_region(FILE *f, const rf_dataset_t *d)
 static void format_entry(FILE *f, const mf_entry_t *x, const rf_dataset_t *d,
                          int nd)
 {
+    if (x->kind == MF_PARITY) {
+        fprintf(f, "parity %d %" PRIu64 " %016" PRIx64 "\n", x->rank, x->size,
+                x->digest);
+        return;
+    }
     fprintf(f, "file rank-%d.h5 %" PRIu64 " %016" PRIx64 " %s\n", x->rank,
-            x->size, x->digest, x->own ? "own" : "copy");
+            x->size, x->digest,
+            x->kind == MF_CODED ? "coded" : x->own ? "own" : "copy");
     for (int i = 0; i < nd; i++)
         format_region(f, &d[i]);
 }
@@ -116,11 +122,24 @@ static int parse_header(manifest_t *m, char **cur)
     return m->node < m->nnodes && m->nnodes <= m->nranks ? 0 : -1;
 }
 
-/* "file rank-<r>.h5 <size> <digest> own|copy" */
+/* "parity <set> <size> <digest>": a set is a local rank index. */
+static int parse_parity(const manifest_t *m, char *line, mf_entry_t *x)
+{
+    char *w[4];
+    x->kind = MF_PARITY;
+    return tr_words(line, w, 4) != 0 || strcmp(w[0], "parity") != 0 ||
+           tr_int(w[1], m->nranks - 1, &x->rank) ||
+           tr_u64(w[2], INT64_MAX, &x->size) || tr_hex64(w[3], &x->digest)
+               ? -1 : 0;
+}
+
+/* "file rank-<r>.h5 <size> <digest> own|copy|coded" */
 static int parse_entry(const manifest_t *m, char *line, mf_entry_t *x)
 {
     char *w[5], *end;
     size_t n;
+    if (!strncmp(line, "parity ", 7))
+        return parse_parity(m, line, x);
     if (tr_words(line, w, 5) != 0 || strcmp(w[0], "file") != 0 ||
         strncmp(w[1], "rank-", 5) != 0 || (n = strlen(w[1])) < 9 ||
         strcmp(end = w[1] + n - 3, ".h5") != 0)
@@ -130,12 +149,17 @@ static int parse_entry(const manifest_t *m, char *line, mf_entry_t *x)
         tr_u64(w[2], INT64_MAX, &x->size) || tr_hex64(w[3], &x->digest))
         return -1;
     x->own = !strcmp(w[4], "own");
-    return x->own || !strcmp(w[4], "copy") ? 0 : -1;
+    x->kind = !strcmp(w[4], "coded") ? MF_CODED : MF_FILE;
+    return x->own || x->kind == MF_CODED || !strcmp(w[4], "copy") ? 0 : -1;
 }
 
+/* Rank files by rank, then parity files by set. */
 static int cmp_rank(const void *a, const void *b)
 {
     const mf_entry_t *x = a, *y = b;
+    int px = x->kind == MF_PARITY, py = y->kind == MF_PARITY;
+    if (px != py)
+        return px - py;
     return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
@@ -211,7 +235,7 @@ static int unique(const manifest_t *m)
         memcpy(sorted, m->e, (size_t)m->n * sizeof *sorted);
         qsort(sorted, (size_t)m->n, sizeof *sorted, cmp_rank);
         for (int i = 1; i < m->n; i++)
-            dup |= sorted[i].rank == sorted[i - 1].rank;
+            dup |= cmp_rank(&sorted[i], &sorted[i - 1]) == 0;
     }
     free(sorted);
     return dup ? -1 : 0;
@@ -230,7 +254,7 @@ static int parse_entries(manifest_t *m, char *cur)
     for (char *line; (line = tr_line(&cur)) != NULL;) {
         if (!strncmp(line, "region ", 7)) {
             mf_entry_t *x = m->n > 0 ? &m->e[m->n - 1] : NULL;
-            if (x == NULL ||
+            if (x == NULL || x->kind == MF_PARITY ||
                 parse_region(line, x->size, &m->d[m->nd++]) != 0)
                 return -1;
             x->nregions++;
@@ -314,7 +338,15 @@ int manifest_index(const manifest_t *m, const mf_entry_t *x, rf_index_t *idx)
 const mf_entry_t *manifest_find(const manifest_t *m, int rank)
 {
     for (int i = 0; i < m->n; i++)
-        if (m->e[i].rank == rank)
+        if (m->e[i].rank == rank && m->e[i].kind != MF_PARITY)
+            return &m->e[i];
+    return NULL;
+}
+
+const mf_entry_t *manifest_find_parity(const manifest_t *m, int set)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->e[i].rank == set && m->e[i].kind == MF_PARITY)
             return &m->e[i];
     return NULL;
 }

@@ -19,9 +19,16 @@
 /* Bounds a record may claim, far above any real job. */
 #define MF_MAX_RANKS (1 << 24)
 
+/* What an entry lists: a rank file on this node (own, or a partner copy),
+ * a rank file of another node of the RS group, kept here only as its size,
+ * digest and index so that a rebuild can check it (coded), or an RS
+ * parity file of this node (rank holds the set number; no datasets). */
+enum { MF_FILE = 0, MF_CODED = 1, MF_PARITY = 2 };
+
 typedef struct mf_entry {
     int rank;
     int own;          /* 1: this node's rank; 0: a partner copy */
+    int kind;         /* MF_*: 0 for the rank files of every scheme */
     uint64_t size;
     uint64_t digest;  /* XXH3-64 of the whole rank file */
     int first, nregions; /* parsed: datasets d[first ..] of the manifest */
@@ -59,7 +66,10 @@ int manifest_read(const char *step_dir, manifest_t *m, ckpt_err_t *e);
 /* The sealed text of a MANIFEST (modified in place): CKPT_ECORRUPT unless
  * it is exactly what manifest_write writes, with ranks in range, each once. */
 int manifest_parse(char *text, size_t len, manifest_t *m, ckpt_err_t *e);
+/* The rank file entry (own, copy or coded) of a rank, or NULL. */
 const mf_entry_t *manifest_find(const manifest_t *m, int rank);
+/* The parity file entry of an RS set, or NULL. */
+const mf_entry_t *manifest_find_parity(const manifest_t *m, int set);
 void manifest_free(manifest_t *m);
 
 #endif

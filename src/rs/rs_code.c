@@ -56,6 +56,13 @@ void rs_encode(const rs_code_t *c, size_t len, unsigned char *const *data,
     apply(c->k, c->m, c->tables, len, data, parity);
 }
 
+void rs_encode_row(const rs_code_t *c, int row, size_t len,
+                   unsigned char *const *data, unsigned char *parity)
+{
+    apply(c->k, 1, c->tables + (size_t)32 * (size_t)c->k * (size_t)row, len,
+          data, &parity);
+}
+
 /* The rows that turn the k blocks in `from` into each lost block: the
  * inverse of their rows of the matrix, then, for a lost parity block, its
  * own row through that inverse. */

@@ -1,9 +1,8 @@
 /* A Reed-Solomon code of k data and m parity blocks over GF(2^8), computed
  * by ISA-L: any k of the k + m blocks give back all the others. The code is
  * systematic (the data blocks are themselves) and built on a Cauchy matrix,
- * so every choice of k blocks can be inverted, for any k + m <= 255. This is
- * the arithmetic of the planned RS level (issue 13), not the level: nothing
- * in save or restore uses it yet. */
+ * so every choice of k blocks can be inverted, for any k + m <= 255. The
+ * arithmetic of the RS level (rs_level.c). */
 #ifndef CKPT_RS_CODE_H
 #define CKPT_RS_CODE_H
 
@@ -25,6 +24,11 @@ void rs_free(rs_code_t *c);
 /* parity[0..m) from data[0..k), len bytes each. */
 void rs_encode(const rs_code_t *c, size_t len, unsigned char *const *data,
                unsigned char *const *parity);
+
+/* One parity block: row `row` (0 .. m-1) of the code applied to data[0..k).
+ * A holder of one parity share computes just its own. */
+void rs_encode_row(const rs_code_t *c, int row, size_t len,
+                   unsigned char *const *data, unsigned char *parity);
 
 /* blocks[0..k) are the data blocks, blocks[k..k+m) the parity blocks, len
  * bytes each; present[i] says whether blocks[i] holds its bytes. Every

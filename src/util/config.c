@@ -14,7 +14,7 @@ extern char *program_invocation_short_name;
 typedef int (*parse_fn)(ckpt_config_t *cfg, const char *key, const char *val,
                         const char *origin, ckpt_err_t *e);
 
-/* A key is parsed by `parse`; or it is one of two `words`, stored at
+/* A key is parsed by `parse`; or it is one of up to three `words`, stored at
  * `offset` as the matching `values`; or an integer stored at `offset`
  * within [lo, hi], with `want` describing the range in error messages. */
 typedef struct {
@@ -23,8 +23,8 @@ typedef struct {
     size_t offset;
     int lo, hi;
     const char *want;
-    const char *words[2];
-    int values[2];
+    const char *words[3];
+    int values[3];
 } key_def;
 
 /* Values are never echoed: a secret pasted on the wrong line or into the
@@ -170,14 +170,19 @@ static int p_secret(ckpt_config_t *c, const char *k, const char *v,
     {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want, {0}, {0}}
 #define CHOICE_KEY(name, w0, v0, w1, v1) \
     {#name, NULL, offsetof(ckpt_config_t, name), 0, 0, "'" w0 "' or '" w1 "'", \
-     {w0, w1}, {v0, v1}}
+     {w0, w1, NULL}, {v0, v1, 0}}
+#define CHOICE3_KEY(name, w0, v0, w1, v1, w2, v2) \
+    {#name, NULL, offsetof(ckpt_config_t, name), 0, 0, \
+     "'" w0 "', '" w1 "' or '" w2 "'", {w0, w1, w2}, {v0, v1, v2}}
 
 static const key_def keys[] = {
     PARSED_KEY(job, p_job),
     PARSED_KEY(cache_dir, p_cache_dir),
     INT_KEY(ranks_per_node, 0, 1 << 20, "0 (detect) or a positive number of ranks"),
-    CHOICE_KEY(redundancy, "partner", REDUNDANCY_PARTNER, "single",
-               REDUNDANCY_SINGLE),
+    CHOICE3_KEY(redundancy, "partner", REDUNDANCY_PARTNER, "single",
+                REDUNDANCY_SINGLE, "rs", REDUNDANCY_RS),
+    INT_KEY(rs_data, 1, 64, "1 to 64 data shares per stripe"),
+    INT_KEY(rs_parity, 1, 16, "1 to 16 parity shares per stripe"),
     INT_KEY(partner_distance, 1, 1 << 20, "a positive number of nodes"),
     INT_KEY(keep_local, 1, 1 << 20, "a positive number of steps"),
     INT_KEY(verbose, 0, 3, "0 (silent) to 3 (debug)"),
@@ -204,7 +209,7 @@ static int apply(ckpt_config_t *c, const key_def *def, const char *val,
     if (def->parse)
         return def->parse(c, def->key, val, origin, e);
     if (def->words[0]) {
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3 && def->words[i]; i++)
             if (!strcmp(val, def->words[i])) {
                 *field = def->values[i];
                 return CKPT_OK;
@@ -240,6 +245,8 @@ static void set_defaults(ckpt_config_t *c)
         snprintf(c->job, sizeof c->job, "job");
     c->redundancy = REDUNDANCY_PARTNER;
     c->partner_distance = 1;
+    c->rs_data = 4;
+    c->rs_parity = 2;
     c->keep_local = 2;
     c->verbose = 1;
     c->persist_every = 1;

@@ -7,7 +7,7 @@
 
 #define CKPT_NAME_MAX 255
 
-enum { REDUNDANCY_SINGLE = 0, REDUNDANCY_PARTNER = 1 };
+enum { REDUNDANCY_SINGLE = 0, REDUNDANCY_PARTNER = 1, REDUNDANCY_RS = 2 };
 enum { MODE_UNSET = 0, MODE_CACHE = 1, MODE_WRITEBACK = 2 };
 enum { CHECK_INLINE = 0, CHECK_FIRST = 1 };
 
@@ -17,6 +17,7 @@ typedef struct ckpt_config {
     int ranks_per_node;   /* 0: detect shared-memory nodes */
     int redundancy;       /* REDUNDANCY_* */
     int partner_distance; /* partner node = (n + d) mod nodes */
+    int rs_data, rs_parity; /* redundancy = rs: k data and m parity shares */
     int keep_local;       /* complete steps kept per node */
     int verbose;          /* 0 .. 3 */
     int restore_check;    /* CHECK_*: while copying, or before any copy */
