@@ -30,7 +30,8 @@ static int same(const manifest_t *a, const manifest_t *b)
         return 0;
     for (int i = 0; i < a->n; i++) {
         const mf_entry_t *x = &a->e[i], *y = &b->e[i];
-        if (x->rank != y->rank || x->own != y->own || x->size != y->size ||
+        if (x->rank != y->rank || x->own != y->own || x->kind != y->kind ||
+            x->size != y->size ||
             x->digest != y->digest || x->nregions != y->nregions ||
             !same_datasets(a->d + x->first, b->d + y->first, x->nregions))
             return 0;

@@ -25,7 +25,7 @@ leftovers() { # no temporary files, no step directory without MANIFEST
 restart_and_check() { # $1: description, $2: bytes per rank
     local out
     wait_gone "t_pattern $CONF save"
-    out=$(run 4 "$P" "$CONF" check "${2:-$BYTES}" 2>&1)
+    out=$(run "${NP:-4}" "$P" "$CONF" check "${2:-$BYTES}" 2>&1)
     if [ $? -eq 0 ]; then
         PASS=$((PASS + 1))
         echo "ok - $1: $(echo "$out" | grep restored)"
@@ -46,6 +46,21 @@ for point in save-prepared save-streamed save-published save-committed; do
             "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
         check "rank $victim killed at $point: job failed" [ $? -ne 0 ]
         restart_and_check "killed at $point (rank $victim)"
+    done
+done
+
+# The same with redundancy = rs: 4 nodes of one rank, one group of 2 + 2,
+# killed before, while and after the parity is made.
+for point in save-streamed save-parity save-published save-committed; do
+    for victim in 0 3; do
+        rm -rf "$T/cache"
+        CONF=$(conf killed "ranks_per_node = 1" "keep_local = 3" \
+               "redundancy = rs" "rs_data = 2")
+        ok "rs: steps 1-2 saved" run 4 "$P" "$CONF" save 1 2 $BYTES
+        CKPT_TEST_KILLPOINT="$point:$victim" run 4 -x CKPT_TEST_KILLPOINT \
+            "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
+        check "rs: rank $victim killed at $point: job failed" [ $? -ne 0 ]
+        restart_and_check "rs: killed at $point (rank $victim)"
     done
 done
 

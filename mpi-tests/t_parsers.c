@@ -192,6 +192,12 @@ static void config_good(void)
     CU_ASSERT_EQUAL(load("", &c, &e), CKPT_OK);
     CU_ASSERT_EQUAL(c.mode, MODE_CACHE);
     CU_ASSERT_EQUAL(c.verbose, 1);
+    CU_ASSERT(c.redundancy == REDUNDANCY_PARTNER && c.rs_data == 4 &&
+              c.rs_parity == 2);
+    CU_ASSERT_EQUAL(load("redundancy = rs\nrs_data = 10\nrs_parity = 4\n", &c, &e),
+                    CKPT_OK);
+    CU_ASSERT(c.redundancy == REDUNDANCY_RS && c.rs_data == 10 &&
+              c.rs_parity == 4);
 }
 
 static void config_comments(void)
@@ -248,7 +254,9 @@ static void config_bad_numbers(void)
         "upload_concurrency = 257\n", "prefix_spread = 2\n",
         "upload_block_size = 0\n", "upload_block_size = 16G\n",
         "upload_block_size = 4001\n", "upload_block_size = MiB\n",
-        "redundancy = both\n", "mode = Cache\n", NULL};
+        "redundancy = both\n", "redundancy = RS\n", "rs_data = 0\n",
+        "rs_data = 65\n", "rs_parity = 0\n", "rs_parity = 17\n",
+        "mode = Cache\n", NULL};
     refused(lines, "bad value");
 }
 
@@ -440,6 +448,52 @@ static void manifest_good(void)
     CU_ASSERT_PTR_EQUAL(manifest_find(&m, 1), &m.e[3]);
     CU_ASSERT_PTR_NULL(manifest_find(&m, 4));
     manifest_free(&m);
+}
+
+/* redundancy = rs: a node lists the other nodes' files of its group as
+ * coded entries (with their datasets) and its parity files; each parity
+ * set once, no datasets under a parity file, sets are rank indices. */
+static void manifest_rs(void)
+{
+    static const char *head = "ckpt-manifest 3\njob j\nstep 7\ngeneration "
+        "0123456789abcdef\nnode 1\nnodes 3\nranks 3\n";
+    static const char *body =
+        "file rank-1.h5 4096 00000000000000ab own\n"
+        "region w float64 100 2048 0000000000000001\n"
+        "file rank-0.h5 4096 00000000000000cd coded\n"
+        "region w float64 100 2048 0000000000000002\n"
+        "parity 0 2048 00000000000000ef\n";
+    static const char *bad[] = {
+        "parity 0 2048 00000000000000ef\nregion w float64 1 0 0000000000000001\n",
+        "parity 0 2048 00000000000000ef\n", /* set 0 twice */
+        "parity 3 2048 00000000000000ef\n", /* set out of range */
+        "parity 1 2048\n",
+        "file rank-2.h5 4096 00000000000000cd parity\n",
+        "file rank-0.h5 4096 00000000000000cd own\n", /* rank 0 twice */
+        NULL};
+    char text[1024];
+    manifest_t m;
+    size_t len;
+    snprintf(text, sizeof text, "%s%s", head, body);
+    len = strlen(text);
+    {
+        char *t = strdup(text);
+        CU_ASSERT_FATAL(t != NULL && tr_seal(&t, &len) == 0);
+        CU_ASSERT_EQUAL_FATAL(mf_parse_raw(t, len, &m), CKPT_OK);
+        free(t);
+    }
+    CU_ASSERT_EQUAL(m.n, 3);
+    CU_ASSERT(manifest_find(&m, 0) == &m.e[1] && m.e[1].kind == MF_CODED &&
+              !m.e[1].own && m.e[1].nregions == 1);
+    CU_ASSERT(manifest_find_parity(&m, 0) == &m.e[2] && m.e[2].kind == MF_PARITY &&
+              m.e[2].size == 2048 && m.e[2].digest == 0xef);
+    CU_ASSERT_PTR_NULL(manifest_find(&m, 2));
+    CU_ASSERT_PTR_NULL(manifest_find_parity(&m, 1));
+    manifest_free(&m);
+    for (int i = 0; bad[i]; i++) {
+        snprintf(text, sizeof text, "%s%s%s", head, body, bad[i]);
+        EXPECT(mf_parse(text) == CKPT_ECORRUPT, "accepted: %s", bad[i]);
+    }
 }
 
 static void manifest_truncated(void)
@@ -1075,6 +1129,7 @@ static const struct {
     {"config", "secrets never in messages", config_secrets_not_echoed},
     {"config", "missing file, writeback without URL", config_missing_file},
     {"manifest", "good MANIFEST round trip", manifest_good},
+    {"manifest", "RS entries: coded files, parity files", manifest_rs},
     {"manifest", "an index sent with a stream", index_lines},
     {"manifest", "truncated", manifest_truncated},
     {"manifest", "bad checksum", manifest_bad_checksum},

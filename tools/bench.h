@@ -15,6 +15,7 @@ typedef struct {
     const char *out;        /* --out PREFIX: PREFIX.csv and PREFIX.json */
     int lost[4096], nlost;  /* --lose-nodes */
     int block_mib;       /* the writeback handle's upload_block_size */
+    int rs_k, rs_m;      /* --rs K,M: the redundant level is RS, not partner */
     char dir[900];
     unsigned char *buf;
 } bench_t;

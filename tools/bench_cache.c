@@ -27,7 +27,8 @@ typedef struct {
     const char *against;
 } op_def_t;
 
-static const op_def_t ops[NOP] = {
+/* --rs turns the PARTNER rows into RS rows (setup) */
+static op_def_t ops[NOP] = {
     {"save LOCAL", "save_local", BASE_WRITE, 1, 0, "raw write+fsync"},
     {"save PARTNER", "save_partner", BASE_WRITE, 2, 0,
      "raw write+fsync / 2 (two copies per node)"},
@@ -123,15 +124,18 @@ static double timed_restore(cbench_t *c, ckpt_t *ck, int op, int64_t r, int *rc)
     return bench_timed_restore(c->b, ck, r, ops[op].name, rc);
 }
 
-/* Rank 0 deletes the whole directory of the lost node. */
+/* Rank 0 deletes the whole directory of the lost node (with --rs, of m
+ * nodes from it on: as many as the code survives). */
 static void lose_node(cbench_t *c)
 {
     char cmd[1200];
-    if (c->b->rank == 0) {
+    int n = c->b->rs_k > 0 ? c->b->rs_m : 1;
+    for (int i = 0; c->b->rank == 0 && i < n; i++) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s/cache/bench-lost/node-%d'",
-                 c->b->dir, c->lost_node);
+                 c->b->dir, c->lost_node + i);
         if (system(cmd) != 0)
-            fprintf(stderr, "ckpt-bench: cannot delete node %d\n", c->lost_node);
+            fprintf(stderr, "ckpt-bench: cannot delete node %d\n",
+                    c->lost_node + i);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }
@@ -282,7 +286,8 @@ static void report_table(const cbench_t *c, double extra)
         printf("  %-20s", "time to redundancy");
         for (int r = 0; r < b->rounds; r++)
             printf(" %.3f", c->t[RESTORE_LOST][r] + c->redundancy[r]);
-        printf("  (node %d lost; restore, then ckpt_wait PARTNER)\n", c->lost_node);
+        printf("  (%d node(s) from node %d lost; restore, then ckpt_wait "
+               "PARTNER)\n", c->b->rs_k > 0 ? c->b->rs_m : 1, c->lost_node);
     }
     if (c->device[BASE_WRITE] > 0 && c->device[BASE_READ] > 0)
         printf("device (O_DIRECT, 8 MiB pieces, faster of two runs): write+fsync "
@@ -296,6 +301,7 @@ static void report_table(const cbench_t *c, double extra)
 static int setup(cbench_t *c)
 {
     bench_t *b = c->b;
+    char rs[100] = "";
     int rc = 0;
     c->lost_node = b->size > b->rpn ? 1 : -1;
     snprintf(c->raw, sizeof c->raw, "%s/raw-%d", b->dir, b->rank);
@@ -312,8 +318,18 @@ static int setup(cbench_t *c)
     memset(c->scratch, 0xee, b->bytes); /* not 0: malloc+memset(0) may become calloc */
     rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "single", "redundancy = single"),
                     &c->single);
-    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "partner", ""), &c->partner);
-    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "lost", ""), &c->lost);
+    if (b->rs_k > 0) {
+        static char against[80];
+        snprintf(rs, sizeof rs, "redundancy = rs\nrs_data = %d\nrs_parity = %d",
+                 b->rs_k, b->rs_m);
+        snprintf(against, sizeof against, "raw write+fsync / %.3g (parity "
+                 "%d/%d of the data)", 1 + (double)b->rs_m / b->rs_k, b->rs_m,
+                 b->rs_k);
+        ops[SAVE_PARTNER] = (op_def_t){"save RS", "save_rs", BASE_WRITE,
+                                       1 + (double)b->rs_m / b->rs_k, 0, against};
+    }
+    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "partner", rs), &c->partner);
+    rc |= ckpt_init(MPI_COMM_WORLD, bench_config(b, "lost", rs), &c->lost);
     if (rc == 0) {
         ckpt_protect(c->single, "data", b->buf, b->bytes, CKPT_BYTE);
         ckpt_protect(c->partner, "data", b->buf, b->bytes, CKPT_BYTE);

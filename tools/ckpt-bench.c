@@ -27,7 +27,7 @@ static int parse(bench_t *b, int argc, char **argv)
         {"steps", required_argument, NULL, 't'},
         {"persist-every", required_argument, NULL, 'k'},
         {"lose-nodes", required_argument, NULL, 'L'}, {"csv", no_argument, NULL, 'C'},
-        {"out", required_argument, NULL, 'o'},
+        {"out", required_argument, NULL, 'o'}, {"rs", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     int c;
@@ -50,6 +50,11 @@ static int parse(bench_t *b, int argc, char **argv)
         case 'k': b->persist_every = atoi(optarg); break;
         case 'C': b->csv = 1; break;
         case 'o': b->out = optarg; break;
+        case 'R':
+            if (sscanf(optarg, "%d,%d", &b->rs_k, &b->rs_m) != 2 || b->rs_k < 1 ||
+                b->rs_m < 1)
+                return -1;
+            break;
         case 'L':
             for (char *p = optarg; *p && b->nlost < 4096; p += *p == ',')
                 b->lost[b->nlost++] = (int)strtol(p, &p, 10);
@@ -83,7 +88,7 @@ int main(int argc, char **argv)
     if (parse(&b, argc, argv) != 0) {
         if (b.rank == 0)
             fprintf(stderr, "usage: ckpt-bench [-b BYTES] [-r ROUNDS] "
-                            "[-n RANKS_PER_NODE] [-d DIR] [--storage URL "
+                            "[-n RANKS_PER_NODE] [-d DIR] [--rs K,M] [--storage URL "
                             "[--scale [--steps S] [--persist-every K] "
                             "[--lose-nodes N,N..] [--csv] [--out PREFIX]]] "
                             "[--json]\n");

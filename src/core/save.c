@@ -157,6 +157,7 @@ static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     log_lap(&ck->log, "save: write, stream and fsync", &t);
     if (USES_RS(ck)) {
         save_parity(ck, s, e);
+        killpoint("save-parity", ck->rank);
         if (err_agree(ck->comm, e) != CKPT_OK)
             goto discard;
         log_lap(&ck->log, "save: RS parity", &t);
