@@ -459,12 +459,12 @@ static void manifest_rs(void)
         "0123456789abcdef\nnode 1\nnodes 3\nranks 3\n";
     static const char *body =
         "file rank-1.h5 4096 00000000000000ab own\n"
-        "region w float64 100 2048 0000000000000001\n"
+        "region w double 100 2048 0000000000000001\n"
         "file rank-0.h5 4096 00000000000000cd coded\n"
-        "region w float64 100 2048 0000000000000002\n"
+        "region w double 100 2048 0000000000000002\n"
         "parity 0 2048 00000000000000ef\n";
     static const char *bad[] = {
-        "parity 0 2048 00000000000000ef\nregion w float64 1 0 0000000000000001\n",
+        "parity 0 2048 00000000000000ef\nregion w double 1 0 0000000000000001\n",
         "parity 0 2048 00000000000000ef\n", /* set 0 twice */
         "parity 3 2048 00000000000000ef\n", /* set out of range */
         "parity 1 2048\n",

@@ -182,10 +182,22 @@ static void test_too_many_lost(void)
     teardown(&f);
 }
 
-/* Two nodes lost and a parity share of step 2 damaged on a third: step 2
- * has three bad shares in some stripes, which the digest of the parity
- * file shows before it is used; the restore falls back to step 1, whole. A
- * damaged parity with one node lost is survived. */
+/* Four bytes of a parity file damaged: `slot` 0 is the share of the first
+ * stripe the node holds parity for, 1 of the second (2 parity rows). */
+static void damage_parity(const fixture_t *f, int node, int slot)
+{
+    on_rank0(f, slot == 0
+                 ? "p=%s/node-%d/step-2/parity-0.rs; printf XXXX | dd of=$p "
+                   "bs=1 seek=1000 conv=notrunc status=none"
+                 : "p=%s/node-%d/step-2/parity-0.rs; printf XXXX | dd of=$p "
+                   "bs=1 seek=$(( $(stat -c %%s $p) / 2 + 1000 )) conv=notrunc "
+                   "status=none", node);
+}
+
+/* Node 1 lost, and node 2's parity share of stripe 2 (the first share a
+ * rebuild of node 1's piece there reads) damaged: the rebuilt file fails
+ * its digest, the second try checks every share first, leaves node 2's
+ * parity out and uses node 3's: step 2 restores whole. */
 static void test_lost_and_corrupt_parity(void)
 {
     fixture_t f;
@@ -193,10 +205,24 @@ static void test_lost_and_corrupt_parity(void)
     save(&f, 1);
     save(&f, 2);
     lose(&f, 1);
-    on_rank0(&f, "printf 'XXXX' | dd of=%s/node-%d/step-2/parity-0.rs bs=1 "
-             "seek=1000 conv=notrunc status=none", 3);
+    damage_parity(&f, 2, 1);
     CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 2));
+    teardown(&f);
+}
+
+/* Nodes 1 and 2 lost and node 3's share of stripe 2 damaged: that stripe
+ * has three bad shares out of 2 parity; the damaged one is found before
+ * its bytes count, step 2 is not available, and step 1 (whose shares are
+ * whole) restores. */
+static void test_too_many_with_corrupt_parity(void)
+{
+    fixture_t f;
+    setup(&f, "rscorrupt2", "");
+    save(&f, 1);
+    save(&f, 2);
+    lose(&f, 1);
     lose(&f, 2);
+    damage_parity(&f, 3, 0);
     CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
     teardown(&f);
 }
@@ -241,8 +267,10 @@ int main(int argc, char **argv)
         {"one lost node: level, rebuild, refill, then two more", test_single_loss_level},
         {"three lost nodes, no storage: ENOENT everywhere, buffers untouched",
          test_too_many_lost},
-        {"lost nodes and a damaged parity share: never used, older step",
+        {"a lost node and a damaged parity share: rebuilt from the others",
          test_lost_and_corrupt_parity},
+        {"two lost nodes and a damaged parity share: older step",
+         test_too_many_with_corrupt_parity},
         {"a damaged own file: rebuilt from the group", test_damaged_own_file},
         {"more lost nodes than parity: storage", test_storage_fallback},
         {NULL, NULL}};

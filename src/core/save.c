@@ -56,8 +56,11 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     killpoint("save-streamed", ck->rank);
     if (fd >= 0) {
         /* a spare rewritten in place may be longer than this file */
+        /* RS: fsync'd after the parity is made, so that the disk writes
+         * the file meanwhile (save_parity) */
         if (s->out.err.code == CKPT_OK &&
-            (ftruncate(fd, (off_t)s->plan.size) != 0 || fsync(fd) != 0))
+            (ftruncate(fd, (off_t)s->plan.size) != 0 ||
+             (!USES_RS(ck) && fsync(fd) != 0)))
             err_sys(&s->out.err, errno, "fsync %s", s->tmp);
         close(fd);
     }
@@ -71,7 +74,8 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 }
 
 /* redundancy = rs: the parity shares of this rank's group, made from the
- * files just written (still in the page cache). */
+ * files just written (still in the page cache) while the disk writes them;
+ * then the own file is fsync'd. */
 static int save_parity(ckpt_t *ck, save_t *s, ckpt_err_t *e)
 {
     if (rs_state_alloc(&ck->rs, &s->rs) != CKPT_OK)
@@ -79,7 +83,10 @@ static int save_parity(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     if (err_agree(ck->comm, e) != CKPT_OK ||
         rs_start(&ck->rs, s->plan.size, s->out.digest, &s->rs, e) != CKPT_OK)
         return e->code;
-    return rs_make_parity(&ck->rs, ck->comm, &ck->cache, s->step, &s->rs, s->tmp, e);
+    rs_make_parity(&ck->rs, ck->comm, &ck->cache, s->step, &s->rs, s->tmp, e);
+    if (e->code == CKPT_OK)
+        fio_fsync_path(s->tmp, e);
+    return e->code;
 }
 
 /* Temporary names become final names; then the directory is synced. */

@@ -100,23 +100,22 @@ out:
     return rc;
 }
 
-int rs_rebuild(const rs_code_t *c, size_t len, unsigned char *const *blocks,
-               const int *present, ckpt_err_t *e)
+/* Rebuilds the lost blocks listed in lost[0..nlost) from the first k
+ * present ones. */
+static int rebuild_blocks(const rs_code_t *c, size_t len,
+                          unsigned char *const *blocks, const int *present,
+                          const int *lost, int nlost, ckpt_err_t *e)
 {
-    int k = c->k, n = c->k + c->m, from[RS_BLOCKS_MAX], lost[RS_BLOCKS_MAX];
-    int nfrom = 0, nlost = 0, rc;
+    int k = c->k, n = c->k + c->m, from[RS_BLOCKS_MAX], nfrom = 0, rc;
     unsigned char *src[RS_BLOCKS_MAX], *dst[RS_BLOCKS_MAX], *rows, *tables;
-    for (int i = 0; i < n; i++) {
-        if (present[i] && nfrom < k)
+    for (int i = 0; i < n && nfrom < k; i++)
+        if (present[i])
             from[nfrom++] = i;
-        else if (!present[i])
-            lost[nlost++] = i;
-    }
     if (nlost == 0)
         return CKPT_OK;
     if (nfrom < k)
         return err_set(e, CKPT_ENOENT, "%d of %d Reed-Solomon blocks are lost; "
-                       "at most %d can be rebuilt", nlost, n, c->m);
+                       "at most %d can be rebuilt", n - nfrom, n, c->m);
     rows = malloc((size_t)nlost * (size_t)k);
     tables = malloc((size_t)32 * (size_t)k * (size_t)nlost);
     rc = rows && tables ? rebuild_rows(c, from, lost, nlost, rows) : -1;
@@ -137,4 +136,20 @@ int rs_rebuild(const rs_code_t *c, size_t len, unsigned char *const *blocks,
     free(rows);
     free(tables);
     return CKPT_OK;
+}
+
+int rs_rebuild(const rs_code_t *c, size_t len, unsigned char *const *blocks,
+               const int *present, ckpt_err_t *e)
+{
+    int lost[RS_BLOCKS_MAX], nlost = 0;
+    for (int i = 0; i < c->k + c->m; i++)
+        if (!present[i])
+            lost[nlost++] = i;
+    return rebuild_blocks(c, len, blocks, present, lost, nlost, e);
+}
+
+int rs_rebuild_one(const rs_code_t *c, size_t len, unsigned char *const *blocks,
+                   const int *present, int want, ckpt_err_t *e)
+{
+    return rebuild_blocks(c, len, blocks, present, &want, !present[want], e);
 }

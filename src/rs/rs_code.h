@@ -37,4 +37,8 @@ void rs_encode_row(const rs_code_t *c, int row, size_t len,
 int rs_rebuild(const rs_code_t *c, size_t len, unsigned char *const *blocks,
                const int *present, ckpt_err_t *e);
 
+/* rs_rebuild for one lost block `want` only (the others are not written). */
+int rs_rebuild_one(const rs_code_t *c, size_t len, unsigned char *const *blocks,
+                   const int *present, int want, ckpt_err_t *e);
+
 #endif

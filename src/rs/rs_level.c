@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* Bytes of one stripe moved per lock step. */
-#define RS_CHUNK ((uint64_t)4 << 20)
+#define RS_CHUNK ((uint64_t)256 << 10)
 #define RS_TAG 0x5253
 
 #define OK(st, g, li, q) ((st)->ok[(size_t)(li) * (size_t)(g)->s + (size_t)(q)])
@@ -52,6 +52,14 @@ static int reduce(const rs_group_t *g, rs_state_t *st, MPI_Op op, int sizes,
         MPI_SUCCESS)
         return err_set(e, CKPT_EMPI, "MPI failed in the RS group");
     return CKPT_OK;
+}
+
+/* Collective over the group: 1 if every rank passes v != 0. */
+static int group_all(const rs_group_t *g, int v)
+{
+    int all = 0;
+    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_LAND, g->comm);
+    return all;
 }
 
 static int sized(const char *path, uint64_t size)
@@ -204,7 +212,7 @@ static void encode_chunk(enc_t *x, int li, int j, uint64_t P, uint64_t o,
                          ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
-    uint64_t n = P - o < RS_CHUNK ? P - o : RS_CHUNK;
+    uint64_t n = P - o < RS_CHUNK ? P - o : RS_CHUNK, at;
     int role = rs_role(g, j, g->pos), me = g->t->rank, row = -1;
     xfer_t xf = {0};
     if (role >= 0 && rs_holder(g, li, g->pos) == me &&
@@ -232,9 +240,11 @@ static void encode_chunk(enc_t *x, int li, int j, uint64_t P, uint64_t o,
         return;
     rs_encode_row(&g->code, row, n, x->buf, x->buf[g->k]);
     XXH3_64bits_update(x->h, x->buf[g->k], n);
-    if (x->out >= 0 && e->code == CKPT_OK)
-        fio_pwrite(x->out, x->buf[g->k], n,
-                   (uint64_t)rs_slot(g, g->pos, j) * P + o, x->out_path, e);
+    at = (uint64_t)rs_slot(g, g->pos, j) * P + o;
+    /* the disk starts on it now, as on the own file, not at the fsync */
+    if (x->out >= 0 && e->code == CKPT_OK &&
+        fio_pwrite(x->out, x->buf[g->k], n, at, x->out_path, e) == CKPT_OK)
+        sync_file_range(x->out, (off_t)at, (off_t)n, SYNC_FILE_RANGE_WRITE);
 }
 
 /* Opens the parity file of set li this rank makes, if it makes one. */
@@ -290,7 +300,7 @@ int rs_make_parity(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
     if (g->m == 0)
         return CKPT_OK;
     x.h = XXH3_createState();
-    nomem = x.h == NULL || alloc_bufs(x.buf, g->k + 1) != 0;
+    nomem = !group_all(g, x.h != NULL && alloc_bufs(x.buf, g->k + 1) == 0);
     if (nomem)
         err_set(e, CKPT_ENOMEM, "out of memory making RS parity");
     if ((x.fd = open(own_path, O_RDONLY | O_CLOEXEC)) < 0 && !nomem)
@@ -429,7 +439,7 @@ static void rebuild_chunk(reb_t *x, int li, int j, uint64_t P, uint64_t o,
     }
     if (finish(&xf, e) != CKPT_OK || target < 0)
         return;
-    rs_rebuild(&g->code, n, x->buf, chosen, e);
+    rs_rebuild_one(&g->code, n, x->buf, chosen, target, e);
     if (e->code == CKPT_OK && (uint64_t)target * P + o <
                                   x->st->size[rs_index(g, me)]) {
         uint64_t at = (uint64_t)target * P + o,
@@ -479,6 +489,9 @@ static int decodable(const rs_group_t *g, const rs_state_t *st)
 }
 
 /* The rebuilt file checked whole against its digest, then put in place. */
+/* The rebuilt file checked whole against its digest, then put in place.
+ * Not fsync'd, like a file fetched from storage: every read of an own file
+ * checks it, so a crash costs a rebuild, never wrong data. */
 static void settle_rebuilt(reb_t *x, const cache_t *c, int64_t step,
                            ckpt_err_t *e)
 {
@@ -495,8 +508,12 @@ static void settle_rebuilt(reb_t *x, const cache_t *c, int64_t step,
                 "step %lld does not match its digest", (long long)step);
     if (fd >= 0)
         close(fd);
+    close(x->out);
     cache_rank_path(c, step, x->g->t->rank, 0, path, sizeof path);
-    fio_replace(x->out, x->out_path, path, e);
+    if (e->code == CKPT_OK && rename(x->out_path, path) != 0)
+        err_sys(e, errno, "rename %s", x->out_path);
+    if (e->code != CKPT_OK)
+        unlink(x->out_path);
 }
 
 static void open_for_rebuild(reb_t *x, const cache_t *c, int64_t step,
@@ -535,36 +552,56 @@ static void rebuild_sets(reb_t *x, const cache_t *c, int64_t step,
     }
 }
 
+/* One try. With `verify`, every share of a set with a needer is checked
+ * against its digest first and a failing one is not used. */
+static void rebuild_try(reb_t *x, const cache_t *c, int64_t step, int need,
+                        int verify, ckpt_err_t *e)
+{
+    const rs_group_t *g = x->g;
+    open_for_rebuild(x, c, step, need, e);
+    if (verify)
+        verify_sources(x, c, step);
+    if (reduce(g, x->st, MPI_BAND, 0, e) != CKPT_OK)
+        return;
+    if (need && !decodable(g, x->st))
+        err_set(e, CKPT_ENOENT, "step %lld: the RS group of node %d lost "
+                "more than %d shares", (long long)step, g->t->node, g->m);
+    /* every rank runs every lock step: a needer that failed still takes
+     * part, and its result is thrown away */
+    rebuild_sets(x, c, step, e);
+    if (need && x->out >= 0)
+        settle_rebuilt(x, c, step, e);
+    x->out = -1;
+    if (x->fd >= 0)
+        close(x->fd);
+    x->fd = -1;
+}
+
 int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
-               int64_t step, rs_state_t *st, int need, ckpt_err_t *e)
+                     int64_t step, rs_state_t *st, int need, ckpt_err_t *e)
 {
     reb_t x = {.g = g, .comm = comm, .st = st, .fd = -1, .out = -1};
-    int nbuf = g->k + g->m + 1;
+    int nbuf = g->k + g->m + 1, bad;
     if (g->m == 0)
         return need ? err_set(e, CKPT_ENOENT, "node %d has no RS parity",
                               g->t->node) : CKPT_OK;
     if (need)
         OK(st, g, g->li, g->pos) &= ~(uint64_t)(RS_MEMBER_OK | RS_NO_NEED);
-    if (reduce(g, st, MPI_BAND, 0, e) != CKPT_OK)
-        return e->code;
-    open_for_rebuild(&x, c, step, need, e);
-    verify_sources(&x, c, step);
-    if (reduce(g, st, MPI_BAND, 0, e) != CKPT_OK)
-        goto out;
-    if (alloc_bufs(x.buf, nbuf) != 0)
-        err_set(e, CKPT_ENOMEM, "out of memory rebuilding from RS shares");
-    else if (need && !decodable(g, st))
-        err_set(e, CKPT_ENOENT, "step %lld: the RS group of node %d lost "
-                "more than %d shares", (long long)step, g->t->node, g->m);
-    /* every rank runs every lock step: a needer that failed still takes
-     * part, and its result is thrown away */
-    if (x.buf[nbuf - 1] != NULL)
-        rebuild_sets(&x, c, step, e);
-    if (need && x.out >= 0)
-        settle_rebuilt(&x, c, step, e);
-out:
-    if (x.fd >= 0)
-        close(x.fd);
+    if (!group_all(g, alloc_bufs(x.buf, nbuf) == 0)) {
+        free_bufs(x.buf, nbuf);
+        return err_set(e, need ? CKPT_ENOMEM : e->code,
+                       "out of memory rebuilding from RS shares");
+    }
+    /* Shares are checked only when a rebuilt file fails its digest: the
+     * file's own check catches any bad share, and the second try, with
+     * every share checked first, leaves the bad one out. */
+    rebuild_try(&x, c, step, need, 0, e);
+    bad = e->code == CKPT_ECORRUPT;
+    if (!group_all(g, !bad)) {
+        if (bad)
+            err_clear(e);
+        rebuild_try(&x, c, step, need, 1, e);
+    }
     free_bufs(x.buf, nbuf);
     return e->code;
 }

@@ -101,15 +101,26 @@ int fio_open_rewrite(const char *path)
     return fd;
 }
 
-int fio_fsync_dir(const char *dir, ckpt_err_t *e)
+static int fsync_path(const char *path, int flags, const char *what,
+                      ckpt_err_t *e)
 {
-    int rc = CKPT_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = CKPT_OK, fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
-        return err_sys(e, errno, "open directory %s", dir);
+        return err_sys(e, errno, "open %s%s", what, path);
     if (fsync(fd) != 0)
-        rc = err_sys(e, errno, "fsync directory %s", dir);
+        rc = err_sys(e, errno, "fsync %s%s", what, path);
     close(fd);
     return rc;
+}
+
+int fio_fsync_dir(const char *dir, ckpt_err_t *e)
+{
+    return fsync_path(dir, O_DIRECTORY, "directory ", e);
+}
+
+int fio_fsync_path(const char *path, ckpt_err_t *e)
+{
+    return fsync_path(path, O_NOFOLLOW, "", e);
 }
 
 int fio_replace(int fd, const char *tmp, const char *path, ckpt_err_t *e)

@@ -22,6 +22,7 @@ int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
  * file, never written through. */
 int fio_open_rewrite(const char *path);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
+int fio_fsync_path(const char *path, ckpt_err_t *e); /* a file written earlier */
 /* The one way a file is replaced atomically: tmp, written through fd (or,
  * for fio_write_replace, created 0600 with buf), is fsync'd, closed and
  * renamed over path, and path's directory is fsync'd, so that a crash
