@@ -18,11 +18,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What the MANIFESTs show of the redundancy a step was saved with. */
+enum { SCHEME_SINGLE, SCHEME_PARTNER, SCHEME_RS };
+static const char *const scheme_names[] = {"single", "partner", "rs"};
+
 typedef struct {
     int64_t step;
     int nodes_seen, nodes_complete, ranks, damaged;
     uint64_t bytes;
-    int *copies; /* per rank: valid copies found */
+    int *copies; /* per rank: valid copies found (own files and partner copies) */
+    int scheme;  /* SCHEME_* seen in the MANIFESTs */
+    int parity;  /* RS parity files found whole */
     int in_storage;
     uint64_t storage_bytes;
 } step_info_t;
@@ -91,7 +97,10 @@ static int file_ok(const ls_t *ls, const cache_t *c, int64_t step,
     ckpt_err_t e = {0};
     uint64_t size, digest = 0;
     int fd, ok;
-    cache_rank_path(c, step, x->rank, 0, path, sizeof path);
+    if (x->kind == MF_PARITY)
+        cache_parity_path(c, step, x->rank, 0, path, sizeof path);
+    else
+        cache_rank_path(c, step, x->rank, 0, path, sizeof path);
     if (fio_file_size(path, &size) != 0 || size != x->size)
         return 0;
     if (!ls->verify)
@@ -99,7 +108,7 @@ static int file_ok(const ls_t *ls, const cache_t *c, int64_t step,
     if ((fd = open(path, O_RDONLY)) < 0)
         return 0;
     ok = fio_digest(fd, size, &digest, path, &e) == CKPT_OK &&
-         digest == x->digest && datasets_ok(path, fd);
+         digest == x->digest && (x->kind == MF_PARITY || datasets_ok(path, fd));
     close(fd);
     if (!ok)
         fprintf(stderr, "ckpt-ls: damaged: %s\n", path);
@@ -129,12 +138,24 @@ static void scan_step(ls_t *ls, const cache_t *c, int64_t step)
         s->ranks = m.nranks;
     }
     for (int i = 0; i < m.n; i++) {
-        int good = file_ok(ls, c, step, &m.e[i]);
+        const mf_entry_t *x = &m.e[i];
+        int good = x->kind != MF_CODED && file_ok(ls, c, step, x);
+        if (x->kind == MF_CODED) { /* another node's file: listed, not here */
+            s->scheme = SCHEME_RS;
+            continue;
+        }
         s->damaged += !good && ls->verify;
-        if (m.e[i].own)
-            s->bytes += m.e[i].size;
-        if (good && s->copies && m.e[i].rank >= 0 && m.e[i].rank < s->ranks)
-            s->copies[m.e[i].rank]++;
+        if (x->kind == MF_PARITY) {
+            s->scheme = SCHEME_RS;
+            s->parity += good;
+            continue;
+        }
+        if (x->own)
+            s->bytes += x->size;
+        else if (s->scheme == SCHEME_SINGLE)
+            s->scheme = SCHEME_PARTNER;
+        if (good && s->copies && x->rank >= 0 && x->rank < s->ranks)
+            s->copies[x->rank]++;
     }
     manifest_free(&m);
 }
@@ -239,15 +260,18 @@ static void print(const ls_t *ls)
                "\"steps\": [", ls->job, ls->root ? ls->root : "",
                ls->storage ? ls->storage : "");
     else
-        printf("%8s %6s %6s %14s  %-13s %5s %5s %5s %7s %s\n", "STEP", "NODES",
-               "RANKS", "BYTES", "STATE", "TWO", "ONE", "NONE", "STORAGE",
-               ls->verify ? "DAMAGED" : "");
+        printf("%8s %6s %6s %14s  %-13s %-7s %5s %5s %5s %6s %7s %s\n", "STEP",
+               "NODES", "RANKS", "BYTES", "STATE", "SCHEME", "TWO", "ONE", "NONE",
+               "PARITY", "STORAGE", ls->verify ? "DAMAGED" : "");
     for (int i = 0; i < ls->nsteps; i++) {
         const step_info_t *s = &ls->steps[i];
         int two, one, none;
         const char *state;
         count(s, &two, &one, &none);
-        state = none && s->in_storage ? "in storage"
+        /* an RS step whose files are not all here may be rebuilt: only a
+         * restore can tell (it knows the group layout) */
+        state = none && s->scheme == SCHEME_RS ? "degraded"
+                : none && s->in_storage ? "in storage"
                 : none ? "unrecoverable"
                 : s->nodes_complete < s->nodes_seen ? "partial" : "complete";
         if (ls->json)
@@ -255,18 +279,22 @@ static void print(const ls_t *ls)
                    "\"ranks\": %d, \"bytes\": %" PRIu64 ", \"state\": \"%s\", "
                    "\"recoverable\": %s, \"ranks_two_copies\": %d, "
                    "\"ranks_one_copy\": %d, \"ranks_no_copy\": %d, \"damaged\": %d, "
-                   "\"in_storage\": %s, \"storage_bytes\": %" PRIu64 "}",
+                   "\"in_storage\": %s, \"storage_bytes\": %" PRIu64 ", "
+                   "\"scheme\": \"%s\", \"parity_files\": %d}",
                    i ? "," : "", s->step, s->nodes_seen, s->nodes_complete,
                    s->ranks, s->bytes, state,
-                   none && !s->in_storage ? "false" : "true", two, one, none,
-                   s->damaged, s->in_storage ? "true" : "false", s->storage_bytes);
+                   none && !s->in_storage && s->scheme != SCHEME_RS ? "false"
+                                                                    : "true",
+                   two, one, none, s->damaged, s->in_storage ? "true" : "false",
+                   s->storage_bytes, scheme_names[s->scheme], s->parity);
         else {
             char damaged[16] = "";
             if (ls->verify)
                 snprintf(damaged, sizeof damaged, "%d", s->damaged);
-            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-13s %5d %5d %5d %7s %s\n",
-                   s->step, s->nodes_seen, s->ranks, s->bytes, state, two, one,
-                   none, s->in_storage ? "yes" : "-", damaged);
+            printf("%8" PRId64 " %6d %6d %14" PRIu64 "  %-13s %-7s %5d %5d %5d "
+                   "%6d %7s %s\n", s->step, s->nodes_seen, s->ranks, s->bytes,
+                   state, scheme_names[s->scheme], two, one, none, s->parity,
+                   s->in_storage ? "yes" : "-", damaged);
         }
     }
     if (ls->json)
