@@ -155,19 +155,23 @@ static uint64_t largest(const rs_group_t *g, const rs_state_t *st, int li)
     return big;
 }
 
-/* One lock step: every receive posted, then every send, then all waited. */
+/* One lock step: every receive posted, then every send, then all waited.
+ * Stripe j's messages carry tag RS_TAG + j: a pair of ranks may exchange
+ * shares of several stripes in one step. */
 typedef struct xfer {
     int n;
-    MPI_Request req[2 * RS_BLOCKS_MAX];
+    MPI_Request *req;
 } xfer_t;
 
-static void post(xfer_t *x, MPI_Comm comm, int recv, int peer, void *buf,
-                 uint64_t len)
+static void post(xfer_t *x, MPI_Comm comm, int recv, int peer, int j,
+                 void *buf, uint64_t len)
 {
     if (recv)
-        MPI_Irecv(buf, (int)len, MPI_BYTE, peer, RS_TAG, comm, &x->req[x->n++]);
+        MPI_Irecv(buf, (int)len, MPI_BYTE, peer, RS_TAG + j, comm,
+                  &x->req[x->n++]);
     else
-        MPI_Isend(buf, (int)len, MPI_BYTE, peer, RS_TAG, comm, &x->req[x->n++]);
+        MPI_Isend(buf, (int)len, MPI_BYTE, peer, RS_TAG + j, comm,
+                  &x->req[x->n++]);
 }
 
 static int finish(xfer_t *x, ckpt_err_t *e)
@@ -194,57 +198,77 @@ static void read_piece(int fd, const char *path, uint64_t size,
         memset(buf, 0, have);
 }
 
+/* Bytes per stripe and lock step: every stripe of a set moves one chunk
+ * per step, so a rank holds up to k * (k + m) + s chunks at once (a
+ * rebuild); 256 KiB, smaller for wide codes, keeps that near 16 MiB. */
+static uint64_t chunk_of(const rs_group_t *g)
+{
+    uint64_t n = ((uint64_t)16 << 20) /
+                 (uint64_t)(g->k * (g->k + g->m) + g->s + 1);
+    n = n > RS_CHUNK ? RS_CHUNK : n < 65536 ? 65536 : n;
+    return n & ~(uint64_t)4095;
+}
+
 typedef struct enc {
     const rs_group_t *g;
     MPI_Comm comm;
     rs_state_t *st;
+    uint64_t chunk;
     int fd;                 /* this rank's own file, read */
     const char *path;
     int out;                /* the parity file being written, or -1 */
     char out_path[PATH_MAX];
-    XXH3_state_t *h;
-    unsigned char *buf[RS_BLOCKS_MAX + 1];
+    unsigned char **send;   /* [k]: this rank's piece t, one chunk */
+    unsigned char **recv;   /* [m * k]: data of the stripe of parity row i */
+    unsigned char *row;     /* a computed parity chunk */
+    xfer_t xf;
 } enc_t;
 
-/* One chunk of stripe j of set li: the members send their piece to every
- * holder whose parity is missing; each such holder computes its row. */
-static void encode_chunk(enc_t *x, int li, int j, uint64_t P, uint64_t o,
-                         ckpt_err_t *e)
+/* Parity of set li missing at position q: it is made. */
+static int wanted(const enc_t *x, int li, int q)
+{
+    return !(OK(x->st, x->g, li, q) & RS_PARITY_OK);
+}
+
+/* One lock step of set li at offset o of every stripe: each member sends
+ * its pieces to the holders whose parity is wanted, each such holder
+ * computes its rows. */
+static void encode_step(enc_t *x, int li, uint64_t P, uint64_t o, ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
-    uint64_t n = P - o < RS_CHUNK ? P - o : RS_CHUNK, at;
-    int role = rs_role(g, j, g->pos), me = g->t->rank, row = -1;
-    xfer_t xf = {0};
-    if (role >= 0 && rs_holder(g, li, g->pos) == me &&
-        !(OK(x->st, g, li, g->pos) & RS_PARITY_OK)) {
-        row = role;
+    uint64_t n = P - o < x->chunk ? P - o : x->chunk;
+    int me = g->t->rank, hold = rs_holder(g, li, g->pos) == me && wanted(x, li, g->pos);
+    for (int i = 0; hold && i < g->m; i++) {
+        int j = ((g->pos - i) % g->s + g->s) % g->s;
         for (int t = 0; t < g->k; t++) {
             int r = rs_member(g, li, rs_data_pos(g, j, t));
+            unsigned char *b = x->recv[i * g->k + t];
             if (r < 0)
-                memset(x->buf[t], 0, n);
+                memset(b, 0, n);
             else
-                post(&xf, x->comm, 1, r, x->buf[t], n);
+                post(&x->xf, x->comm, 1, r, j, b, n);
         }
     }
-    if (role < 0 && li == g->li) {
-        uint64_t size = x->st->size[rs_index(g, me)];
-        read_piece(x->fd, x->path, size, x->buf[g->k],
-                   (uint64_t)(-1 - role) * P + o, n, e);
-        for (int i = 0; i < g->m; i++) {
-            int q = rs_holder_pos(g, j, i);
-            if (!(OK(x->st, g, li, q) & RS_PARITY_OK))
-                post(&xf, x->comm, 0, rs_holder(g, li, q), x->buf[g->k], n);
-        }
+    for (int t = 0; li == g->li && t < g->k; t++) {
+        int j = ((g->pos - g->m - t) % g->s + g->s) % g->s;
+        read_piece(x->fd, x->path, x->st->size[rs_index(g, me)], x->send[t],
+                   (uint64_t)t * P + o, n, e);
+        for (int i = 0; i < g->m; i++)
+            if (wanted(x, li, rs_holder_pos(g, j, i)))
+                post(&x->xf, x->comm, 0, rs_holder(g, li, rs_holder_pos(g, j, i)),
+                     j, x->send[t], n);
     }
-    if (finish(&xf, e) != CKPT_OK || row < 0)
+    if (finish(&x->xf, e) != CKPT_OK)
         return;
-    rs_encode_row(&g->code, row, n, x->buf, x->buf[g->k]);
-    XXH3_64bits_update(x->h, x->buf[g->k], n);
-    at = (uint64_t)rs_slot(g, g->pos, j) * P + o;
-    /* the disk starts on it now, as on the own file, not at the fsync */
-    if (x->out >= 0 && e->code == CKPT_OK &&
-        fio_pwrite(x->out, x->buf[g->k], n, at, x->out_path, e) == CKPT_OK)
-        sync_file_range(x->out, (off_t)at, (off_t)n, SYNC_FILE_RANGE_WRITE);
+    for (int i = 0; hold && x->out >= 0 && i < g->m; i++) {
+        int j = ((g->pos - i) % g->s + g->s) % g->s;
+        uint64_t at = (uint64_t)rs_slot(g, g->pos, j) * P + o;
+        rs_encode_row(&g->code, i, n, &x->recv[i * g->k], x->row);
+        /* the disk starts on it now, as on the own file, not at the fsync */
+        if (e->code == CKPT_OK &&
+            fio_pwrite(x->out, x->row, n, at, x->out_path, e) == CKPT_OK)
+            sync_file_range(x->out, (off_t)at, (off_t)n, SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /* Opens the parity file of set li this rank makes, if it makes one. */
@@ -253,71 +277,92 @@ static int open_parity(enc_t *x, const cache_t *c, int64_t step, int li,
 {
     const rs_group_t *g = x->g;
     x->out = -1;
-    if (rs_holder(g, li, g->pos) != g->t->rank ||
-        (OK(x->st, g, li, g->pos) & RS_PARITY_OK))
+    if (rs_holder(g, li, g->pos) != g->t->rank || !wanted(x, li, g->pos))
         return 0;
     cache_parity_path(c, step, li, 1, x->out_path, sizeof x->out_path);
     cache_take_spare(c, x->out_path);
     if ((x->out = fio_open_rewrite(x->out_path)) < 0)
         err_sys(e, errno, "open %s", x->out_path);
-    XXH3_64bits_reset(x->h);
     return 1;
 }
 
+/* Cut, made durable, and hashed (its pieces were written out of order). */
 static void close_parity(enc_t *x, int li, uint64_t size, ckpt_err_t *e)
 {
+    int fd = -1;
     if (x->out >= 0) {
         if (e->code == CKPT_OK &&
             (ftruncate(x->out, (off_t)size) != 0 || fsync(x->out) != 0))
             err_sys(e, errno, "fsync %s", x->out_path);
         close(x->out);
     }
+    if (e->code == CKPT_OK && (fd = open(x->out_path, O_RDONLY | O_CLOEXEC)) < 0)
+        err_sys(e, errno, "open %s", x->out_path);
+    if (fd >= 0) {
+        fio_digest(fd, size, &x->st->pdigest[li], x->out_path, e);
+        close(fd);
+    }
     x->st->psize[li] = size;
-    x->st->pdigest[li] = XXH3_64bits_digest(x->h);
     x->st->made[li] = 1;
 }
 
-static int alloc_bufs(unsigned char **buf, int n)
+static int alloc_bufs(unsigned char **buf, int n, uint64_t size)
 {
     for (int i = 0; i < n; i++)
-        if ((buf[i] = malloc(RS_CHUNK)) == NULL)
+        if ((buf[i] = malloc(size)) == NULL)
             return -1;
     return 0;
 }
 
 static void free_bufs(unsigned char **buf, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; buf && i < n; i++)
         free(buf[i]);
+    free(buf);
+}
+
+/* All of an encode's buffers, in one array: send, recv, row. */
+static int enc_alloc(enc_t *x)
+{
+    const rs_group_t *g = x->g;
+    int n = g->k + g->m * g->k + 1;
+    unsigned char **b = calloc((size_t)n, sizeof *b);
+    x->send = b;
+    x->xf.req = malloc((size_t)(2 * g->m * g->k + 1) * sizeof *x->xf.req);
+    if (b == NULL || x->xf.req == NULL || alloc_bufs(b, n, x->chunk) != 0)
+        return -1;
+    x->recv = b + g->k;
+    x->row = b[n - 1];
+    return 0;
 }
 
 int rs_make_parity(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
-              int64_t step, rs_state_t *st, const char *own_path,
-              ckpt_err_t *e)
+                   int64_t step, rs_state_t *st, const char *own_path,
+                   ckpt_err_t *e)
 {
-    enc_t x = {.g = g, .comm = comm, .st = st, .path = own_path, .out = -1};
-    int nomem;
+    enc_t x = {.g = g, .comm = comm, .st = st, .path = own_path, .out = -1,
+               .chunk = chunk_of(g)};
     if (g->m == 0)
         return CKPT_OK;
-    x.h = XXH3_createState();
-    nomem = !group_all(g, x.h != NULL && alloc_bufs(x.buf, g->k + 1) == 0);
-    if (nomem)
+    if (!group_all(g, enc_alloc(&x) == 0)) {
         err_set(e, CKPT_ENOMEM, "out of memory making RS parity");
-    if ((x.fd = open(own_path, O_RDONLY | O_CLOEXEC)) < 0 && !nomem)
+        goto out;
+    }
+    if ((x.fd = open(own_path, O_RDONLY | O_CLOEXEC)) < 0)
         err_sys(e, errno, "open %s", own_path);
-    for (int li = 0; li < g->width && !nomem; li++) {
+    for (int li = 0; li < g->width; li++) {
         uint64_t P = rs_piece(g, largest(g, st, li));
         int mine = open_parity(&x, c, step, li, e);
-        for (int j = 0; j < g->s; j++)
-            for (uint64_t o = 0; o < P; o += RS_CHUNK)
-                encode_chunk(&x, li, j, P, o, e);
+        for (uint64_t o = 0; o < P; o += x.chunk)
+            encode_step(&x, li, P, o, e);
         if (mine)
             close_parity(&x, li, (uint64_t)g->m * P, e);
     }
     if (x.fd >= 0)
         close(x.fd);
-    free_bufs(x.buf, g->k + 1);
-    XXH3_freeState(x.h);
+out:
+    free_bufs(x.send, g->k + g->m * g->k + 1);
+    free(x.xf.req);
     return e->code;
 }
 
@@ -381,71 +426,90 @@ typedef struct reb {
     const rs_group_t *g;
     MPI_Comm comm;
     rs_state_t *st;
+    uint64_t chunk;
     int fd, pfd;            /* own file; parity file of the set in hand */
     char path[PATH_MAX], ppath[PATH_MAX];
     int out;                /* the rebuilt file, or -1 */
     char out_path[PATH_MAX];
-    unsigned char *buf[RS_BLOCKS_MAX + 1]; /* k + m blocks, then a send buffer */
+    int *chosen;            /* [s * (k + m)]: the blocks read, by stripe */
+    int *count;             /* [s]: how many of them are there */
+    unsigned char **send;   /* [s]: this rank's share of stripe j */
+    unsigned char **recv;   /* [k * (k + m)]: blocks of its piece t's stripe */
+    xfer_t xf;
 } reb_t;
 
-/* This rank's block of stripe j, if it is one of the chosen: into buf. */
-static int source_block(reb_t *x, int li, int j, const int *chosen, uint64_t P,
-                        uint64_t o, uint64_t n, ckpt_err_t *e)
+/* This rank's share of stripe j, read into send[j], if it is one of the
+ * blocks read: 1, else 0. */
+static int source_block(reb_t *x, int li, int j, uint64_t P, uint64_t o,
+                        uint64_t n, ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
     int role = rs_role(g, j, g->pos), me = g->t->rank;
-    unsigned char *buf = x->buf[g->k + g->m];
-    if (role < 0 && li == g->li && chosen[-1 - role] &&
-        rs_member(g, li, g->pos) == me) {
-        read_piece(x->fd, x->path, x->st->size[rs_index(g, me)], buf,
-                   (uint64_t)(-1 - role) * P + o, n, e);
-        return -1 - role;
-    }
-    if (role >= 0 && chosen[g->k + role] && rs_holder(g, li, g->pos) == me) {
-        read_piece(x->pfd, x->ppath, x->st->psize[li], buf,
+    int b = role < 0 ? -1 - role : g->k + role;
+    if (!x->chosen[j * (g->k + g->m) + b] || block_rank(g, li, j, b) != me)
+        return 0;
+    if (role < 0)
+        read_piece(x->fd, x->path, x->st->size[rs_index(g, me)], x->send[j],
+                   (uint64_t)b * P + o, n, e);
+    else
+        read_piece(x->pfd, x->ppath, x->st->psize[li], x->send[j],
                    (uint64_t)rs_slot(g, g->pos, j) * P + o, n, e);
-        return g->k + role;
-    }
-    return -1;
+    return 1;
 }
 
-/* One chunk of stripe j of set li: the chosen blocks go to every member
- * that needs its piece of this stripe, which decodes it and writes it. */
-static void rebuild_chunk(reb_t *x, int li, int j, uint64_t P, uint64_t o,
-                          ckpt_err_t *e)
+/* Stripe j's messages of one lock step: its chosen blocks go to every
+ * member that needs its piece of it. */
+static void post_stripe(reb_t *x, int li, int j, uint64_t P, uint64_t o,
+                        uint64_t n, ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
-    uint64_t n = P - o < RS_CHUNK ? P - o : RS_CHUNK;
-    int chosen[RS_BLOCKS_MAX], mine, target = -1, me = g->t->rank;
-    xfer_t xf = {0};
-    if (choose(g, x->st, li, j, chosen) < g->k)
-        return; /* its needers failed before the first chunk */
-    mine = source_block(x, li, j, chosen, P, o, n, e);
+    const int *chosen = &x->chosen[j * (g->k + g->m)];
+    int me = g->t->rank, mine = -1;
     for (int t = 0; t < g->k; t++) {
-        int r = rs_member(g, li, rs_data_pos(g, j, t));
-        if (r < 0 || (OK(x->st, g, li, rs_data_pos(g, j, t)) & RS_NO_NEED))
+        int q = rs_data_pos(g, j, t), r = rs_member(g, li, q);
+        if (r < 0 || (OK(x->st, g, li, q) & RS_NO_NEED))
             continue;
-        if (r == me)
-            target = t;
-        else if (mine >= 0)
-            post(&xf, x->comm, 0, r, x->buf[g->k + g->m], n);
+        if (r != me) {
+            if (mine < 0)
+                mine = source_block(x, li, j, P, o, n, e);
+            if (mine)
+                post(&x->xf, x->comm, 0, r, j, x->send[j], n);
+            continue;
+        }
+        for (int b = 0; b < g->k + g->m; b++) {
+            unsigned char *buf = x->recv[t * (g->k + g->m) + b];
+            int from = chosen[b] ? block_rank(g, li, j, b) : -2;
+            if (from == -1)
+                memset(buf, 0, n);
+            else if (from >= 0)
+                post(&x->xf, x->comm, 1, from, j, buf, n);
+        }
     }
-    for (int b = 0; target >= 0 && b < g->k + g->m; b++) {
-        int r = chosen[b] ? block_rank(g, li, j, b) : -2;
-        if (r == -1)
-            memset(x->buf[b], 0, n);
-        else if (r >= 0)
-            post(&xf, x->comm, 1, r, x->buf[b], n);
-    }
-    if (finish(&xf, e) != CKPT_OK || target < 0)
+}
+
+/* One lock step of set li at offset o of every stripe; then each needer
+ * decodes its pieces and writes them. */
+static void rebuild_step(reb_t *x, int li, uint64_t P, uint64_t o,
+                         ckpt_err_t *e)
+{
+    const rs_group_t *g = x->g;
+    uint64_t n = P - o < x->chunk ? P - o : x->chunk;
+    uint64_t size = x->st->size[rs_index(g, g->t->rank)];
+    for (int j = 0; j < g->s; j++)
+        if (x->count[j] >= g->k) /* else its needers failed already */
+            post_stripe(x, li, j, P, o, n, e);
+    if (finish(&x->xf, e) != CKPT_OK || x->out < 0 || li != g->li)
         return;
-    rs_rebuild_one(&g->code, n, x->buf, chosen, target, e);
-    if (e->code == CKPT_OK && (uint64_t)target * P + o <
-                                  x->st->size[rs_index(g, me)]) {
-        uint64_t at = (uint64_t)target * P + o,
-                 len = x->st->size[rs_index(g, me)] - at;
-        fio_pwrite(x->out, x->buf[target], len < n ? len : n, at,
-                   x->out_path, e);
+    for (int t = 0; t < g->k; t++) {
+        int j = ((g->pos - g->m - t) % g->s + g->s) % g->s;
+        uint64_t at = (uint64_t)t * P + o;
+        unsigned char **blocks = &x->recv[t * (g->k + g->m)];
+        if (x->count[j] < g->k || at >= size || e->code != CKPT_OK)
+            continue;
+        rs_rebuild_one(&g->code, n, blocks, &x->chosen[j * (g->k + g->m)], t, e);
+        if (e->code == CKPT_OK)
+            fio_pwrite(x->out, blocks[t], size - at < n ? size - at : n, at,
+                       x->out_path, e);
     }
 }
 
@@ -488,7 +552,6 @@ static int decodable(const rs_group_t *g, const rs_state_t *st)
     return 1;
 }
 
-/* The rebuilt file checked whole against its digest, then put in place. */
 /* The rebuilt file checked whole against its digest, then put in place.
  * Not fsync'd, like a file fetched from storage: every read of an own file
  * checks it, so a crash costs a rebuild, never wrong data. */
@@ -541,12 +604,13 @@ static void rebuild_sets(reb_t *x, const cache_t *c, int64_t step,
         uint64_t P = rs_piece(g, largest(g, x->st, li));
         if (!set_needs(g, x->st, li))
             continue;
+        for (int j = 0; j < g->s; j++)
+            x->count[j] = choose(g, x->st, li, j, &x->chosen[j * (g->k + g->m)]);
         cache_parity_path(c, step, li, 0, x->ppath, sizeof x->ppath);
         x->pfd = rs_holder(g, li, g->pos) == g->t->rank
                      ? open(x->ppath, O_RDONLY | O_CLOEXEC) : -1;
-        for (int j = 0; j < g->s; j++)
-            for (uint64_t o = 0; o < P; o += RS_CHUNK)
-                rebuild_chunk(x, li, j, P, o, e);
+        for (uint64_t o = 0; o < P; o += x->chunk)
+            rebuild_step(x, li, P, o, e);
         if (x->pfd >= 0)
             close(x->pfd);
     }
@@ -577,20 +641,38 @@ static void rebuild_try(reb_t *x, const cache_t *c, int64_t step, int need,
     x->fd = -1;
 }
 
+/* A rebuild's buffers: send, then recv, in one array. */
+static int reb_alloc(reb_t *x)
+{
+    const rs_group_t *g = x->g;
+    int w = g->k + g->m, n = g->s + g->k * w;
+    unsigned char **b = calloc((size_t)n, sizeof *b);
+    x->send = b;
+    x->chosen = malloc((size_t)(g->s * w + g->s) * sizeof *x->chosen);
+    x->xf.req = malloc((size_t)(g->s * g->k + g->k * w + 1) * sizeof *x->xf.req);
+    if (b == NULL || x->chosen == NULL || x->xf.req == NULL ||
+        alloc_bufs(b, n, x->chunk) != 0)
+        return -1;
+    x->recv = b + g->s;
+    x->count = x->chosen + g->s * w;
+    return 0;
+}
+
 int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
                      int64_t step, rs_state_t *st, int need, ckpt_err_t *e)
 {
-    reb_t x = {.g = g, .comm = comm, .st = st, .fd = -1, .out = -1};
-    int nbuf = g->k + g->m + 1, bad;
+    reb_t x = {.g = g, .comm = comm, .st = st, .fd = -1, .out = -1,
+               .chunk = chunk_of(g)};
+    int bad;
     if (g->m == 0)
         return need ? err_set(e, CKPT_ENOENT, "node %d has no RS parity",
                               g->t->node) : CKPT_OK;
     if (need)
         OK(st, g, g->li, g->pos) &= ~(uint64_t)(RS_MEMBER_OK | RS_NO_NEED);
-    if (!group_all(g, alloc_bufs(x.buf, nbuf) == 0)) {
-        free_bufs(x.buf, nbuf);
-        return err_set(e, need ? CKPT_ENOMEM : e->code,
-                       "out of memory rebuilding from RS shares");
+    if (!group_all(g, reb_alloc(&x) == 0)) {
+        if (need)
+            err_set(e, CKPT_ENOMEM, "out of memory rebuilding from RS shares");
+        goto out;
     }
     /* Shares are checked only when a rebuilt file fails its digest: the
      * file's own check catches any bad share, and the second try, with
@@ -602,7 +684,10 @@ int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
             err_clear(e);
         rebuild_try(&x, c, step, need, 1, e);
     }
-    free_bufs(x.buf, nbuf);
+out:
+    free_bufs(x.send, g->s + g->k * (g->k + g->m));
+    free(x.chosen);
+    free(x.xf.req);
     return e->code;
 }
 
