@@ -37,32 +37,30 @@ restart_and_check() { # $1: description, $2: bytes per rank
     check "$1: no leftovers after restart" leftovers
 }
 
-for point in save-prepared save-streamed save-published save-committed; do
-    for victim in 0 3; do
-        rm -rf "$T/cache"
-        CONF=$(conf killed "ranks_per_node = 2" "keep_local = 3")
-        ok "steps 1-2 saved" run 4 "$P" "$CONF" save 1 2 $BYTES
-        CKPT_TEST_KILLPOINT="$point:$victim" run 4 -x CKPT_TEST_KILLPOINT \
-            "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
-        check "rank $victim killed at $point: job failed" [ $? -ne 0 ]
-        restart_and_check "killed at $point (rank $victim)"
+# kill_each POINTS LABEL CONF_LINES...: for each kill point and victim (rank 0
+# and 3), steps 1-2 saved, the save of 3 killed there, the restart checked.
+kill_each() {
+    local points=$1 label=$2
+    shift 2
+    for point in $points; do
+        for victim in 0 3; do
+            rm -rf "$T/cache"
+            CONF=$(conf killed "$@")
+            ok "${label}steps 1-2 saved" run 4 "$P" "$CONF" save 1 2 $BYTES
+            CKPT_TEST_KILLPOINT="$point:$victim" run 4 -x CKPT_TEST_KILLPOINT \
+                "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
+            check "${label}rank $victim killed at $point: job failed" [ $? -ne 0 ]
+            restart_and_check "${label}killed at $point (rank $victim)"
+        done
     done
-done
+}
 
+kill_each "save-prepared save-streamed save-published save-committed" "" \
+    "ranks_per_node = 2" "keep_local = 3"
 # The same with redundancy = rs: 4 nodes of one rank, one group of 2 + 2,
 # killed before, while and after the parity is made.
-for point in save-streamed save-parity save-published save-committed; do
-    for victim in 0 3; do
-        rm -rf "$T/cache"
-        CONF=$(conf killed "ranks_per_node = 1" "keep_local = 3" \
-               "redundancy = rs" "rs_data = 2")
-        ok "rs: steps 1-2 saved" run 4 "$P" "$CONF" save 1 2 $BYTES
-        CKPT_TEST_KILLPOINT="$point:$victim" run 4 -x CKPT_TEST_KILLPOINT \
-            "$P" "$CONF" save 3 3 $BYTES >"$T/kill.log" 2>&1
-        check "rs: rank $victim killed at $point: job failed" [ $? -ne 0 ]
-        restart_and_check "rs: killed at $point (rank $victim)"
-    done
-done
+kill_each "save-streamed save-parity save-published save-committed" "rs: " \
+    "ranks_per_node = 1" "keep_local = 3" "redundancy = rs" "rs_data = 2"
 
 # Kills at random moments while steps are saved back to back.
 for i in 1 2 3 4 5; do

@@ -79,16 +79,9 @@ static void teardown(fixture_t *f)
     CU_ASSERT_EQUAL(ckpt_finalize(&f->ck), CKPT_OK);
 }
 
-/* Runs `cmd` (formatted with the test directory) on rank 0 only. */
 static void on_rank0(const fixture_t *f, const char *fmt, int node)
 {
-    char cmd[2048], path[1024];
-    if (tl_rank == 0) {
-        snprintf(path, sizeof path, "%s/cache/%s", f->dir, strrchr(f->dir, '/') + 1);
-        snprintf(cmd, sizeof cmd, fmt, path, node);
-        CU_ASSERT_EQUAL(tl_run(cmd), 0);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    tl_on_rank0(f->dir, fmt, node);
 }
 
 static void own_file(const fixture_t *f, int rank, int64_t step, char *buf)

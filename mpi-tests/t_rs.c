@@ -68,16 +68,9 @@ static void teardown(fixture_t *f)
     CU_ASSERT_EQUAL(ckpt_finalize(&f->ck), CKPT_OK);
 }
 
-/* `cmd` formatted with the job's cache root and a node, on rank 0 only. */
 static void on_rank0(const fixture_t *f, const char *fmt, int node)
 {
-    char cmd[2048], path[1024];
-    if (tl_rank == 0) {
-        snprintf(path, sizeof path, "%s/cache/%s", f->dir, strrchr(f->dir, '/') + 1);
-        snprintf(cmd, sizeof cmd, fmt, path, node);
-        CU_ASSERT_EQUAL(tl_run(cmd), 0);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    tl_on_rank0(f->dir, fmt, node);
 }
 
 static void lose(const fixture_t *f, int node)

@@ -121,6 +121,17 @@ void tl_rank_file(char *buf, size_t n, const char *dir, int node, int64_t step,
              strrchr(dir, '/') + 1, node, (long long)step, rank);
 }
 
+void tl_on_rank0(const char *dir, const char *fmt, int node)
+{
+    char cmd[2048], path[1024];
+    if (tl_rank == 0) {
+        snprintf(path, sizeof path, "%s/cache/%s", dir, strrchr(dir, '/') + 1);
+        snprintf(cmd, sizeof cmd, fmt, path, node);
+        CU_ASSERT_EQUAL(tl_run(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 void tl_flip_byte(const char *path, long off)
 {
     int fd = open(path, O_RDWR);

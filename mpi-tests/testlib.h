@@ -43,6 +43,9 @@ int tl_all(int v);
 void tl_rank_file(char *buf, size_t n, const char *dir, int node, int64_t step,
                   int rank);
 void tl_flip_byte(const char *path, long off); /* off < 0: from the end */
+/* Collective: rank 0 runs `fmt` formatted with the job's cache root (under
+ * the test directory `dir`, job named as it) and `node`; the rest wait. */
+void tl_on_rank0(const char *dir, const char *fmt, int node);
 void tl_truncate(const char *path, long len);
 int tl_run(const char *cmd); /* system(), returns exit status */
 

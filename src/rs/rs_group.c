@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+static int mod(int a, int s)
+{
+    return (a % s + s) % s;
+}
+
 /* This node's group: its first node, size and shape (see rs_group.h). */
 static void shape(rs_group_t *g, int k, int m)
 {
@@ -82,7 +87,7 @@ int rs_index(const rs_group_t *g, int rank)
 
 int rs_role(const rs_group_t *g, int j, int q)
 {
-    int d = ((q - j) % g->s + g->s) % g->s;
+    int d = mod(q - j, g->s);
     return d < g->m ? d : -1 - (d - g->m);
 }
 
@@ -96,11 +101,21 @@ int rs_data_pos(const rs_group_t *g, int j, int t)
     return (j + g->m + t) % g->s;
 }
 
+int rs_row_stripe(const rs_group_t *g, int q, int i)
+{
+    return mod(q - i, g->s);
+}
+
+int rs_piece_stripe(const rs_group_t *g, int q, int t)
+{
+    return mod(q - g->m - t, g->s);
+}
+
 int rs_slot(const rs_group_t *g, int q, int j)
 {
     int slot = 0;
     for (int i = 0; i < g->m; i++)
-        slot += ((q - i) % g->s + g->s) % g->s < j;
+        slot += rs_row_stripe(g, q, i) < j;
     return slot;
 }
 

@@ -57,6 +57,9 @@ int rs_role(const rs_group_t *g, int j, int q);
 /* Position holding parity row i / data piece t of stripe j. */
 int rs_holder_pos(const rs_group_t *g, int j, int i);
 int rs_data_pos(const rs_group_t *g, int j, int t);
+/* Stripe where position q holds parity row i / contributes data piece t. */
+int rs_row_stripe(const rs_group_t *g, int q, int i);
+int rs_piece_stripe(const rs_group_t *g, int q, int t);
 /* Where stripe j's parity lies in position q's parity file, in pieces. */
 int rs_slot(const rs_group_t *g, int q, int j);
 /* Piece size of a set whose largest file has `largest` bytes. */
