@@ -6,6 +6,8 @@
 ok "rs, 6 ranks on 6 nodes" run 6 "$top_builddir/mpi-tests/t_rs" 1
 ok "rs, 7 ranks on 7 nodes, one group of 7" run 7 "$top_builddir/mpi-tests/t_rs" 1
 ok "rs, 11 ranks on 6 uneven nodes" run 11 "$top_builddir/mpi-tests/t_rs" 2
+CKPT_RESTORE_CHECK=first ok "rs, 6 nodes, restore_check = first" \
+    run 6 -x CKPT_RESTORE_CHECK "$top_builddir/mpi-tests/t_rs" 1
 # Fewer nodes than k + m: one node has no parity (LOCAL, warned), two nodes
 # mirror each other (1 + 1) and survive the loss of either.
 P="$top_builddir/mpi-tests/t_pattern"
