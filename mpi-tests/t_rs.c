@@ -25,6 +25,7 @@ typedef struct {
     unsigned char *a;
     size_t n;
     char dir[700];
+    char conf[1000];
 } fixture_t;
 
 static void setup(fixture_t *f, const char *name, const char *extra)
@@ -32,8 +33,8 @@ static void setup(fixture_t *f, const char *name, const char *extra)
     char text[512];
     snprintf(text, sizeof text, "ranks_per_node = %d\nkeep_local = 4\n"
              "redundancy = rs\n%s", rpn, extra);
-    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &f->ck),
-                          CKPT_OK);
+    snprintf(f->conf, sizeof f->conf, "%s", tl_config(name, text));
+    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, f->conf, &f->ck), CKPT_OK);
     snprintf(f->dir, sizeof f->dir, "%s", tl_dir_of(name));
     f->n = nbytes(tl_rank);
     f->a = malloc(f->n);
@@ -252,6 +253,33 @@ static void test_storage_fallback(void)
     teardown(&f);
 }
 
+/* A restart with another layout (rs_parity = 1 instead of 2): the parity
+ * files are of another size than it makes, so they do not count: the step
+ * is at LOCAL, and with a node lost it is not recoverable (no wrong
+ * rebuild). */
+static void test_other_layout(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    int rc;
+    setup(&f, "rslayout", "");
+    save(&f, 1);
+    CU_ASSERT_EQUAL(ckpt_finalize(&f.ck), CKPT_OK);
+    setenv("CKPT_RS_PARITY", "1", 1);
+    rc = ckpt_init(MPI_COMM_WORLD, f.conf, &f.ck);
+    unsetenv("CKPT_RS_PARITY");
+    CU_ASSERT_EQUAL_FATAL(rc, CKPT_OK);
+    ckpt_protect(f.ck, "state", f.a, f.n, CKPT_BYTE);
+    CU_ASSERT_EQUAL(level_of(&f, 1), CKPT_LEVEL_LOCAL);
+    lose(&f, 1);
+    poison(&f);
+    rc = ckpt_restore(f.ck, CKPT_LATEST, &got);
+    CU_ASSERT_EQUAL(rc, CKPT_ENOENT);
+    CU_ASSERT_TRUE(tl_same(rc));
+    CU_ASSERT_TRUE(tl_all(poisoned(&f)));
+    teardown(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const tl_test_t tests[] = {
@@ -266,6 +294,7 @@ int main(int argc, char **argv)
          test_too_many_with_corrupt_parity},
         {"a damaged own file: rebuilt from the group", test_damaged_own_file},
         {"more lost nodes than parity: storage", test_storage_fallback},
+        {"restart with another layout: its parity does not count", test_other_layout},
         {NULL, NULL}};
     if (argc > 1)
         rpn = atoi(argv[1]);

@@ -75,12 +75,29 @@ static void probe_node(const rs_group_t *g, const cache_t *c,
     }
 }
 
+/* A parity file of another size than this layout makes (saved with other
+ * rs_data, rs_parity or nodes) is no share of it. Every rank of a position
+ * clears the bit it shares with its node's holder. */
+static void check_layout(const rs_group_t *g, const manifest_t *m,
+                         rs_state_t *st)
+{
+    for (int li = 0; m != NULL && li < g->width; li++) {
+        const mf_entry_t *f = manifest_find_parity(m, li);
+        uint64_t want = (uint64_t)g->m * rs_piece(g, rs_largest(g, st, li));
+        if (f != NULL && f->size != want)
+            OK(st, g, li, g->pos) &= ~(uint64_t)RS_PARITY_OK;
+    }
+}
+
 int rs_probe(const rs_group_t *g, const cache_t *c, const manifest_t *m,
              rs_state_t *st, ckpt_err_t *e)
 {
     if (m != NULL)
         probe_node(g, c, m, st);
-    return rs_reduce(g, st, MPI_MAX, 1, e);
+    if (rs_reduce(g, st, MPI_MAX, 1, e) != CKPT_OK)
+        return e->code;
+    check_layout(g, m, st);
+    return rs_reduce(g, st, MPI_BAND, 0, e);
 }
 
 int rs_start(const rs_group_t *g, uint64_t size, uint64_t digest,
@@ -115,7 +132,8 @@ int rs_covered(const rs_group_t *g, const rs_state_t *st, int spare)
 
 void rs_forget(const rs_group_t *g, rs_state_t *st)
 {
-    memset(st->ok, 0, (size_t)g->width * (size_t)g->s * sizeof *st->ok);
+    size_t n = 2 * (size_t)g->nranks + (size_t)g->width * (size_t)g->s;
+    memset(st->size, 0, n * sizeof *st->size); /* sizes, digests, bits */
     memset(st->psize, 0, (size_t)g->width * sizeof *st->psize);
 }
 
