@@ -26,7 +26,9 @@ static int same(const manifest_t *a, const manifest_t *b)
 {
     if (strcmp(a->job, b->job) || a->step != b->step ||
         a->generation != b->generation || a->node != b->node ||
-        a->nnodes != b->nnodes || a->nranks != b->nranks || a->n != b->n)
+        a->nnodes != b->nnodes || a->nranks != b->nranks || a->n != b->n ||
+        a->rs_k != b->rs_k || a->rs_m != b->rs_m || a->rs_first != b->rs_first ||
+        a->rs_nodes != b->rs_nodes)
         return 0;
     for (int i = 0; i < a->n; i++) {
         const mf_entry_t *x = &a->e[i], *y = &b->e[i];

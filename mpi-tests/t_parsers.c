@@ -194,10 +194,10 @@ static void config_good(void)
     CU_ASSERT_EQUAL(c.verbose, 1);
     CU_ASSERT(c.redundancy == REDUNDANCY_PARTNER && c.rs_data == 4 &&
               c.rs_parity == 2);
-    CU_ASSERT_EQUAL(load("redundancy = rs\nrs_data = 10\nrs_parity = 4\n", &c, &e),
+    CU_ASSERT_EQUAL(load("redundancy = rs\nrs_data = 32\nrs_parity = 8\n", &c, &e),
                     CKPT_OK);
-    CU_ASSERT(c.redundancy == REDUNDANCY_RS && c.rs_data == 10 &&
-              c.rs_parity == 4);
+    CU_ASSERT(c.redundancy == REDUNDANCY_RS && c.rs_data == 32 &&
+              c.rs_parity == 8);
 }
 
 static void config_comments(void)
@@ -255,7 +255,7 @@ static void config_bad_numbers(void)
         "upload_block_size = 0\n", "upload_block_size = 16G\n",
         "upload_block_size = 4001\n", "upload_block_size = MiB\n",
         "redundancy = both\n", "redundancy = RS\n", "rs_data = 0\n",
-        "rs_data = 65\n", "rs_parity = 0\n", "rs_parity = 17\n",
+        "rs_data = 33\n", "rs_parity = 0\n", "rs_parity = 9\n",
         "mode = Cache\n", NULL};
     refused(lines, "bad value");
 }
@@ -458,6 +458,7 @@ static void manifest_rs(void)
     static const char *head = "ckpt-manifest 3\njob j\nstep 7\ngeneration "
         "0123456789abcdef\nnode 1\nnodes 3\nranks 3\n";
     static const char *body =
+        "layout rs 2 1 0 3\n"
         "file rank-1.h5 4096 00000000000000ab own\n"
         "region w double 100 2048 0000000000000001\n"
         "file rank-0.h5 4096 00000000000000cd coded\n"
@@ -470,6 +471,12 @@ static void manifest_rs(void)
         "parity 1 2048\n",
         "file rank-2.h5 4096 00000000000000cd parity\n",
         "file rank-0.h5 4096 00000000000000cd own\n", /* rank 0 twice */
+        "layout rs 2 1 0 3\n",                          /* twice */
+        NULL};
+    static const char *bad_layout[] = {
+        "layout rs 2 1 1 3\n", /* past the last node */
+        "layout rs 2 2 0 3\n", /* k + m is not the group's nodes */
+        "layout rs 0 3 0 3\n", "layout xor 2 1 0 3\n", "layout rs 2 1 0\n",
         NULL};
     char text[1024];
     manifest_t m;
@@ -483,6 +490,7 @@ static void manifest_rs(void)
         free(t);
     }
     CU_ASSERT_EQUAL(m.n, 3);
+    CU_ASSERT(m.rs_k == 2 && m.rs_m == 1 && m.rs_first == 0 && m.rs_nodes == 3);
     CU_ASSERT(manifest_find(&m, 0) == &m.e[1] && m.e[1].kind == MF_CODED &&
               !m.e[1].own && m.e[1].nregions == 1);
     CU_ASSERT(manifest_find_parity(&m, 0) == &m.e[2] && m.e[2].kind == MF_PARITY &&
@@ -493,6 +501,11 @@ static void manifest_rs(void)
     for (int i = 0; bad[i]; i++) {
         snprintf(text, sizeof text, "%s%s%s", head, body, bad[i]);
         EXPECT(mf_parse(text) == CKPT_ECORRUPT, "accepted: %s", bad[i]);
+    }
+    for (int i = 0; bad_layout[i]; i++) {
+        snprintf(text, sizeof text, "%s%s%s", head, bad_layout[i],
+                 strchr(body, '\n') + 1); /* in place of the good one */
+        EXPECT(mf_parse(text) == CKPT_ECORRUPT, "accepted: %s", bad_layout[i]);
     }
 }
 

@@ -204,6 +204,21 @@ static void test_lost_and_corrupt_parity(void)
     teardown(&f);
 }
 
+/* Node 1 lost and node 3's parity file replaced by a FIFO (a planted
+ * file that would block a reader): never opened, the restore uses the
+ * other shares. */
+static void test_planted_fifo(void)
+{
+    fixture_t f;
+    setup(&f, "rsfifo", "");
+    save(&f, 1);
+    save(&f, 2);
+    lose(&f, 1);
+    on_rank0(&f, "p=%s/node-%d/step-2/parity-0.rs; rm -f $p && mkfifo $p", 3);
+    CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 2));
+    teardown(&f);
+}
+
 /* Nodes 1 and 2 lost and node 3's share of stripe 2 damaged: that stripe
  * has three bad shares out of 2 parity; the damaged one is found before
  * its bytes count, step 2 is not available, and step 1 (whose shares are
@@ -292,6 +307,7 @@ int main(int argc, char **argv)
          test_lost_and_corrupt_parity},
         {"two lost nodes and a damaged parity share: older step",
          test_too_many_with_corrupt_parity},
+        {"a parity file replaced by a FIFO: not opened", test_planted_fifo},
         {"a damaged own file: rebuilt from the group", test_damaged_own_file},
         {"more lost nodes than parity: storage", test_storage_fallback},
         {"restart with another layout: its parity does not count", test_other_layout},

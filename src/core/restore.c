@@ -882,19 +882,27 @@ int refill_step(ckpt_t *ck, int64_t step)
     if (probe_step(ck, step, &p, e) != CKPT_OK)
         return e->code;
     need = !p.have_local;
+    /* RS: parity is made again from the own files: a damaged one (its
+     * size right) is rebuilt first, never encoded */
+    if (USES_RS(ck) && !need && rs_lost(&ck->rs, &p.rs, ck->rs.li) > 0)
+        need = !verify_local(ck, &p);
     rc = obtain(ck, &p, need, 1, &stored, e);
     if (rc == NOT_AVAILABLE)
         err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
                 "recoverable", step, ck->cfg.job);
     else if (rc == CKPT_OK)
         index_file(ck, &p, &idx, path, need, e);
-    if (err_agree(ck->comm, e) == CKPT_OK && USES_RS(ck))
+    /* (after files came from storage the caches hold its save, whose
+     * sizes this probe does not know: parity after a fresh probe, below) */
+    if (err_agree(ck->comm, e) == CKPT_OK && USES_RS(ck) && all(ck, !stored))
         need |= refill_parity(ck, &p, e);
     if (err_agree(ck->comm, e) == CKPT_OK)
         relist(ck, &p, 1, need, &idx, 1, e);
     err_agree(ck->comm, e);
     rankfile_index_free(&idx);
     probe_free(&p);
+    if (e->code == CKPT_OK && USES_RS(ck) && !all(ck, !stored))
+        return refill_step(ck, step);
     return e->code;
 }
 

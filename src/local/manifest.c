@@ -84,6 +84,9 @@ int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e)
     FILE *f = open_memstream(&body, &len);
     if (f == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting MANIFEST");
+    if (m->rs_k > 0)
+        fprintf(f, "layout rs %d %d %d %d\n", m->rs_k, m->rs_m, m->rs_first,
+                m->rs_nodes);
     for (int i = 0; i < m->n; i++)
         format_entry(f, &m->e[i], m->d + m->e[i].first, m->e[i].nregions);
     if (fclose(f) != 0) {
@@ -242,6 +245,20 @@ static int unique(const manifest_t *m)
 }
 
 /* File lines, each followed by its region lines, to the end. */
+/* "layout rs <k> <m> <first node> <nodes>", at most once. */
+static int parse_layout(manifest_t *m, char *line)
+{
+    char *w[6];
+    if (m->rs_k != 0 || tr_words(line, w, 6) != 0 || strcmp(w[1], "rs") != 0 ||
+        tr_int(w[2], 255, &m->rs_k) || tr_int(w[3], 255, &m->rs_m) ||
+        tr_int(w[4], m->nnodes - 1, &m->rs_first) ||
+        tr_int(w[5], m->nnodes, &m->rs_nodes))
+        return -1;
+    return m->rs_k > 0 && m->rs_nodes > 0 &&
+                   m->rs_first + m->rs_nodes <= m->nnodes &&
+                   m->rs_k + m->rs_m == m->rs_nodes ? 0 : -1;
+}
+
 static int parse_entries(manifest_t *m, char *cur)
 {
     size_t lines = 1;
@@ -258,6 +275,9 @@ static int parse_entries(manifest_t *m, char *cur)
                 parse_region(line, x->size, &m->d[m->nd++]) != 0)
                 return -1;
             x->nregions++;
+        } else if (!strncmp(line, "layout ", 7)) {
+            if (parse_layout(m, line) != 0)
+                return -1;
         } else if (parse_entry(m, line, &m->e[m->n]) == 0) {
             m->e[m->n++].first = m->nd;
         } else {

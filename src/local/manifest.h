@@ -44,7 +44,12 @@ typedef struct manifest {
     mf_entry_t *e;
     int nd;
     rf_dataset_t *d;
+    /* redundancy = rs: the code and group the parity was made for, from a
+     * "layout rs <k> <m> <first node> <nodes>" line (the RS level writes
+     * it among the leader's lines); all 0 without one */
+    int rs_k, rs_m, rs_first, rs_nodes;
 } manifest_t;
+
 
 int manifest_write(const char *step_dir, const manifest_t *m, ckpt_err_t *e);
 /* The lines of n entries, each with its datasets (x->idx) under it.

@@ -44,13 +44,14 @@ int rs_group_build(rs_group_t *g, const topo_t *t, int k, int m, MPI_Comm comm,
     for (int i = t->first[t->node]; i < t->first[t->node + 1]; i++)
         if (t->members[i] == t->rank)
             g->li = i - t->first[t->node];
-    if (g->m > 0 && rs_init(&g->code, g->k, g->m, e) != CKPT_OK)
-        return e->code;
+    /* collective first: a rank that fails below must not skip it */
     if (MPI_Comm_split(comm, g->g0, t->rank, &g->comm) != MPI_SUCCESS) {
-        rs_free(&g->code);
+        g->comm = MPI_COMM_NULL;
         return err_set(e, CKPT_EMPI, "MPI_Comm_split by RS group failed");
     }
-    return CKPT_OK;
+    if (g->m > 0)
+        rs_init(&g->code, g->k, g->m, e);
+    return e->code;
 }
 
 void rs_group_free(rs_group_t *g)

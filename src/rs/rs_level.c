@@ -43,6 +43,14 @@ static int sized(const char *path, uint64_t size)
     return fio_file_size(path, &have) == 0 && have == size;
 }
 
+/* The parity of this MANIFEST was made for this group and code (a restart
+ * with other rs_data, rs_parity or nodes reads it as no parity). */
+static int same_layout(const rs_group_t *g, const manifest_t *m)
+{
+    return m->rs_k == g->k && m->rs_m == g->m && m->rs_first == g->g0 &&
+           m->rs_nodes == g->s;
+}
+
 /* This node's bits and parity files for every set; every rank file the
  * MANIFEST lists (own or coded). */
 static void probe_node(const rs_group_t *g, const cache_t *c,
@@ -63,7 +71,7 @@ static void probe_node(const rs_group_t *g, const cache_t *c,
         cache_rank_path(c, m->step, r, 0, path, sizeof path);
         if (r < 0 || (f && f->own && sized(path, f->size)))
             bits |= RS_MEMBER_OK;
-        f = manifest_find_parity(m, li);
+        f = same_layout(g, m) ? manifest_find_parity(m, li) : NULL;
         cache_parity_path(c, m->step, li, 0, path, sizeof path);
         if (g->m == 0 || (f && sized(path, f->size)))
             bits |= RS_PARITY_OK;
@@ -155,14 +163,17 @@ int rs_publish(const rs_group_t *g, const cache_t *c, int64_t step,
     return e->code;
 }
 
-/* This rank's entry as a coded line, gathered from every rank of the group. */
+/* This rank's entry as a coded line, gathered from every rank of the group.
+ * Every failure is known to all ranks alike (counts are gathered first, a
+ * buffer is agreed on), so no rank leaves a collective the others enter. */
 static int gather_coded(const rs_group_t *g, const mf_entry_t *own, char **all,
                         int *counts, int *displs, ckpt_err_t *e)
 {
     mf_entry_t x = *own;
     char *mine = NULL;
     size_t len = 0;
-    int n = -1, total = 0;
+    int n = -1;
+    int64_t total = 0;
     x.own = 0;
     x.kind = MF_CODED;
     if (manifest_format_entries(&x, 1, &mine, &len) == 0 && len < INT_MAX / 2)
@@ -172,17 +183,18 @@ static int gather_coded(const rs_group_t *g, const mf_entry_t *own, char **all,
         return err_set(e, CKPT_EMPI, "MPI failed listing the RS group");
     }
     for (int i = 0; i < g->nranks; i++) {
-        displs[i] = total;
-        total += counts[i] > 0 ? counts[i] : 0;
-        if (counts[i] < 0)
-            err_set(e, CKPT_ENOMEM, "a rank of the RS group could not list "
-                    "its file");
+        displs[i] = (int)(total < INT_MAX ? total : 0);
+        total += counts[i] >= 0 ? counts[i] : (int64_t)INT_MAX;
     }
-    *all = malloc((size_t)total + 1);
-    if (*all == NULL)
-        err_set(e, CKPT_ENOMEM, "out of memory listing the RS group");
-    MPI_Allgatherv(mine, n > 0 ? n : 0, MPI_CHAR, *all ? *all : mine, counts,
-                   displs, MPI_CHAR, g->comm);
+    *all = total < INT_MAX ? malloc((size_t)total + 1) : NULL;
+    if (!rs_all(g, *all != NULL)) {
+        free(mine);
+        return err_set(e, CKPT_ENOMEM, "a rank of the RS group could not "
+                       "list the group's files");
+    }
+    if (MPI_Allgatherv(mine, n, MPI_CHAR, *all, counts, displs, MPI_CHAR,
+                       g->comm) != MPI_SUCCESS)
+        err_set(e, CKPT_EMPI, "MPI failed listing the RS group");
     free(mine);
     return e->code;
 }
@@ -218,13 +230,17 @@ int rs_lines(const rs_group_t *g, const rs_state_t *st, const mf_entry_t *own,
     char *all = NULL;
     FILE *f = NULL;
     *text = NULL;
-    if (counts == NULL)
+    if (!rs_all(g, counts != NULL)) {
+        free(counts);
         return err_set(e, CKPT_ENOMEM, "out of memory listing the RS group");
+    }
     memcpy(rank, g->t->members + g->base, (size_t)g->nranks * sizeof *rank);
     qsort(rank, (size_t)g->nranks, sizeof *rank, cmp_int);
     gather_coded(g, own, &all, counts, displs, e);
     if (e->code == CKPT_OK && (f = open_memstream(text, len)) == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory listing the RS group");
+    if (f && leader)
+        fprintf(f, "layout rs %d %d %d %d\n", g->k, g->m, g->g0, g->s);
     for (int i = 0; f && leader && i < g->nranks; i++)
         if (g->t->node_of[rank[i]] != g->t->node)
             fwrite(all + displs[i], 1, (size_t)counts[i], f);

@@ -54,14 +54,15 @@ static void encode_step(enc_t *x, int li, uint64_t P, uint64_t o, ckpt_err_t *e)
         }
     }
     for (int t = 0; li == g->li && t < g->k; t++) {
-        int j = rs_piece_stripe(g, g->pos, t);
-        rs_read_piece(x->fd, x->path, x->st->size[rs_index(g, me)], x->send[t],
-                      (uint64_t)t * P + o, n, e);
+        int j = rs_piece_stripe(g, g->pos, t), read = 0;
         for (int i = 0; i < g->m; i++) {
             int q = rs_holder_pos(g, j, i);
-            if (wanted(x, li, q))
-                rs_post(&x->xf, x->comm, 0, rs_holder(g, li, q), j, x->send[t],
-                        n);
+            if (!wanted(x, li, q))
+                continue;
+            if (!read++) /* a piece no holder wants is not read */
+                rs_read_piece(x->fd, x->path, x->st->size[rs_index(g, me)],
+                              x->send[t], (uint64_t)t * P + o, n, e);
+            rs_post(&x->xf, x->comm, 0, rs_holder(g, li, q), j, x->send[t], n);
         }
     }
     if (rs_finish(&x->xf, e) != CKPT_OK)
@@ -139,7 +140,7 @@ int rs_make_parity(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
         err_set(e, CKPT_ENOMEM, "out of memory making RS parity");
         goto out;
     }
-    if ((x.fd = open(own_path, O_RDONLY | O_CLOEXEC)) < 0)
+    if ((x.fd = fio_open_read(own_path)) < 0)
         err_sys(e, errno, "open %s", own_path);
     for (int li = 0; li < g->width; li++) {
         uint64_t P = rs_piece(g, rs_largest(g, st, li));

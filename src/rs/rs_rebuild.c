@@ -60,6 +60,9 @@ typedef struct reb {
     char path[PATH_MAX], ppath[PATH_MAX];
     int out;                /* the rebuilt file, or -1 */
     char out_path[PATH_MAX];
+    ckpt_err_t read_err;    /* a share this rank could not read: it sends
+                               zeros, the needer's digest fails, and the
+                               second try leaves the share out */
     int *chosen;            /* [s * (k + m)]: the blocks read, by stripe */
     int *count;             /* [s]: how many of them are there */
     unsigned char **send;   /* [s]: this rank's share of stripe j */
@@ -70,7 +73,7 @@ typedef struct reb {
 /* This rank's share of stripe j, read into send[j], if it is one of the
  * blocks read: 1, else 0. */
 static int source_block(reb_t *x, int li, int j, uint64_t P, uint64_t o,
-                        uint64_t n, ckpt_err_t *e)
+                        uint64_t n)
 {
     const rs_group_t *g = x->g;
     int role = rs_role(g, j, g->pos), me = g->t->rank;
@@ -79,17 +82,17 @@ static int source_block(reb_t *x, int li, int j, uint64_t P, uint64_t o,
         return 0;
     if (role < 0)
         rs_read_piece(x->fd, x->path, x->st->size[rs_index(g, me)], x->send[j],
-                   (uint64_t)b * P + o, n, e);
+                      (uint64_t)b * P + o, n, &x->read_err);
     else
         rs_read_piece(x->pfd, x->ppath, x->st->psize[li], x->send[j],
-                   (uint64_t)rs_slot(g, g->pos, j) * P + o, n, e);
+                      (uint64_t)rs_slot(g, g->pos, j) * P + o, n, &x->read_err);
     return 1;
 }
 
 /* Stripe j's messages of one lock step: its chosen blocks go to every
  * member that needs its piece of it. */
 static void post_stripe(reb_t *x, int li, int j, uint64_t P, uint64_t o,
-                        uint64_t n, ckpt_err_t *e)
+                        uint64_t n)
 {
     const rs_group_t *g = x->g;
     const int *chosen = &x->chosen[j * (g->k + g->m)];
@@ -100,7 +103,7 @@ static void post_stripe(reb_t *x, int li, int j, uint64_t P, uint64_t o,
             continue;
         if (r != me) {
             if (mine < 0)
-                mine = source_block(x, li, j, P, o, n, e);
+                mine = source_block(x, li, j, P, o, n);
             if (mine)
                 rs_post(&x->xf, x->comm, 0, r, j, x->send[j], n);
             continue;
@@ -126,7 +129,7 @@ static void rebuild_step(reb_t *x, int li, uint64_t P, uint64_t o,
     uint64_t size = x->st->size[rs_index(g, g->t->rank)];
     for (int j = 0; j < g->s; j++)
         if (x->count[j] >= g->k) /* else its needers failed already */
-            post_stripe(x, li, j, P, o, n, e);
+            post_stripe(x, li, j, P, o, n);
     if (rs_finish(&x->xf, e) != CKPT_OK || x->out < 0 || li != g->li)
         return;
     for (int t = 0; t < g->k; t++) {
@@ -162,7 +165,7 @@ static void verify_sources(reb_t *x, const cache_t *c, int64_t step)
             continue;
         cache_parity_path(c, step, li, 0, path, sizeof path);
         err_clear(&e);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = fio_open_read(path);
         if (fd < 0 || fio_digest(fd, x->st->psize[li], &d, path, &e) ||
             d != x->st->pdigest[li])
             OK(x->st, g, li, g->pos) &= ~(uint64_t)RS_PARITY_OK;
@@ -213,7 +216,8 @@ static void open_for_rebuild(reb_t *x, const cache_t *c, int64_t step,
 {
     const rs_group_t *g = x->g;
     cache_rank_path(c, step, g->t->rank, 0, x->path, sizeof x->path);
-    x->fd = need ? -1 : open(x->path, O_RDONLY | O_CLOEXEC);
+    x->fd = need || !(OK(x->st, g, g->li, g->pos) & RS_MEMBER_OK)
+                ? -1 : fio_open_read(x->path);
     x->out = -1;
     if (!need)
         return;
@@ -236,8 +240,9 @@ static void rebuild_sets(reb_t *x, const cache_t *c, int64_t step,
         for (int j = 0; j < g->s; j++)
             x->count[j] = choose(g, x->st, li, j, &x->chosen[j * (g->k + g->m)]);
         cache_parity_path(c, step, li, 0, x->ppath, sizeof x->ppath);
-        x->pfd = rs_holder(g, li, g->pos) == g->t->rank
-                     ? open(x->ppath, O_RDONLY | O_CLOEXEC) : -1;
+        x->pfd = rs_holder(g, li, g->pos) == g->t->rank &&
+                         (OK(x->st, g, li, g->pos) & RS_PARITY_OK)
+                     ? fio_open_read(x->ppath) : -1;
         for (uint64_t o = 0; o < P; o += x->chunk)
             rebuild_step(x, li, P, o, e);
         if (x->pfd >= 0)
@@ -251,6 +256,7 @@ static void rebuild_try(reb_t *x, const cache_t *c, int64_t step, int need,
                         int verify, ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
+    err_clear(&x->read_err);
     open_for_rebuild(x, c, step, need, e);
     if (verify)
         verify_sources(x, c, step);
@@ -270,8 +276,8 @@ static void rebuild_try(reb_t *x, const cache_t *c, int64_t step, int need,
     x->fd = -1;
 }
 
-/* A rebuild's buffers: send, then recv, in one array. */
-static int reb_alloc(reb_t *x)
+/* A rebuild's buffers: send, then recv (a needer's only), in one array. */
+static int reb_alloc(reb_t *x, int need)
 {
     const rs_group_t *g = x->g;
     int w = g->k + g->m, n = g->s + g->k * w;
@@ -280,7 +286,7 @@ static int reb_alloc(reb_t *x)
     x->chosen = malloc((size_t)(g->s * w + g->s) * sizeof *x->chosen);
     x->xf.req = malloc((size_t)(g->s * g->k + g->k * w + 1) * sizeof *x->xf.req);
     if (b == NULL || x->chosen == NULL || x->xf.req == NULL ||
-        rs_alloc_bufs(b, n, x->chunk) != 0)
+        rs_alloc_bufs(b, need ? n : g->s, x->chunk) != 0)
         return -1;
     x->recv = b + g->s;
     x->count = x->chosen + g->s * w;
@@ -298,7 +304,7 @@ int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
                               g->t->node) : CKPT_OK;
     if (need)
         OK(st, g, g->li, g->pos) &= ~(uint64_t)(RS_MEMBER_OK | RS_NO_NEED);
-    if (!rs_all(g, reb_alloc(&x) == 0)) {
+    if (!rs_all(g, reb_alloc(&x, need) == 0)) {
         if (need)
             err_set(e, CKPT_ENOMEM, "out of memory rebuilding from RS shares");
         goto out;

@@ -81,7 +81,7 @@ uint64_t rs_chunk(const rs_group_t *g)
 {
     uint64_t n = ((uint64_t)16 << 20) /
                  (uint64_t)(g->k * (g->k + g->m) + g->s + 1);
-    n = n > RS_CHUNK ? RS_CHUNK : n < 65536 ? 65536 : n;
+    n = n > RS_CHUNK ? RS_CHUNK : n < 16384 ? 16384 : n;
     return n & ~(uint64_t)4095;
 }
 

@@ -101,6 +101,20 @@ int fio_open_rewrite(const char *path)
     return fd;
 }
 
+int fio_open_read(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 static int fsync_path(const char *path, int flags, const char *what,
                       ckpt_err_t *e)
 {

@@ -21,6 +21,9 @@ int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
  * anything but a regular file of one name at path is replaced by a new
  * file, never written through. */
 int fio_open_rewrite(const char *path);
+/* Opens a regular file for reading: -1 with errno (EINVAL for anything but
+ * a regular file) else; a FIFO planted at path does not block the open. */
+int fio_open_read(const char *path);
 int fio_fsync_dir(const char *dir, ckpt_err_t *e);
 int fio_fsync_path(const char *path, ckpt_err_t *e); /* a file written earlier */
 /* The one way a file is replaced atomically: tmp, written through fd (or,
