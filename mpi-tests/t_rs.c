@@ -255,6 +255,8 @@ static void test_damaged_own_file(void)
 static void test_storage_fallback(void)
 {
     fixture_t f;
+    char path[1100];
+    struct stat st;
     char extra[900];
     snprintf(extra, sizeof extra, "storage_url = file://%s\n",
              tl_dir("rsstore"));
@@ -264,6 +266,14 @@ static void test_storage_fallback(void)
     lose(&f, 0);
     lose(&f, 1);
     lose(&f, 2);
+    CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
+    /* the fetched files in the caches, their parity made again */
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_PARTNER), CKPT_OK);
+    snprintf(path, sizeof path, "%s/cache/rsstorage/node-0/step-1/parity-0.rs",
+             f.dir);
+    CU_ASSERT_TRUE(tl_all(stat(path, &st) == 0));
+    lose(&f, 3);
+    lose(&f, 4);
     CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
     teardown(&f);
 }

@@ -871,8 +871,9 @@ static int refill_parity(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 }
 
 /* Collective: the step's lost copies re-created in this layout, from the
- * partners' copies (or the RS group) or else from storage. */
-int refill_step(ckpt_t *ck, int64_t step)
+ * partners' copies (or the RS group) or else from storage; with `again`,
+ * RS parity after files came from storage by one more pass. */
+static int refill_pass(ckpt_t *ck, int64_t step, int again)
 {
     ckpt_err_t *e = &ck->err;
     char path[PATH_MAX];
@@ -901,9 +902,14 @@ int refill_step(ckpt_t *ck, int64_t step)
     err_agree(ck->comm, e);
     rankfile_index_free(&idx);
     probe_free(&p);
-    if (e->code == CKPT_OK && USES_RS(ck) && !all(ck, !stored))
-        return refill_step(ck, step);
+    if (again && e->code == CKPT_OK && USES_RS(ck) && !all(ck, !stored))
+        return refill_pass(ck, step, 0);
     return e->code;
+}
+
+int refill_step(ckpt_t *ck, int64_t step)
+{
+    return refill_pass(ck, step, 1);
 }
 
 /* Collective: newest step <= bound on any node (or committed in storage),
