@@ -96,19 +96,14 @@ static int open_parity(enc_t *x, const cache_t *c, int64_t step, int li,
 /* Cut, made durable, and hashed (its pieces were written out of order). */
 static void close_parity(enc_t *x, int li, uint64_t size, ckpt_err_t *e)
 {
-    int fd = -1;
     if (x->out >= 0) {
         if (e->code == CKPT_OK &&
             (ftruncate(x->out, (off_t)size) != 0 || fsync(x->out) != 0))
             err_sys(e, errno, "fsync %s", x->out_path);
         close(x->out);
     }
-    if (e->code == CKPT_OK && (fd = open(x->out_path, O_RDONLY | O_CLOEXEC)) < 0)
-        err_sys(e, errno, "open %s", x->out_path);
-    if (fd >= 0) {
-        fio_digest(fd, size, &x->st->pdigest[li], x->out_path, e);
-        close(fd);
-    }
+    if (e->code == CKPT_OK)
+        fio_digest_path(x->out_path, size, &x->st->pdigest[li], e);
     x->st->psize[li] = size;
     x->st->made[li] = 1;
 }

@@ -159,18 +159,14 @@ static void verify_sources(reb_t *x, const cache_t *c, int64_t step)
         OK(x->st, g, g->li, g->pos) &= ~(uint64_t)RS_MEMBER_OK;
     for (int li = 0; li < g->width; li++) {
         char path[PATH_MAX];
-        int fd;
         if (!set_needs(g, x->st, li) || rs_holder(g, li, g->pos) != me ||
             !(OK(x->st, g, li, g->pos) & RS_PARITY_OK))
             continue;
         cache_parity_path(c, step, li, 0, path, sizeof path);
         err_clear(&e);
-        fd = fio_open_read(path);
-        if (fd < 0 || fio_digest(fd, x->st->psize[li], &d, path, &e) ||
+        if (fio_digest_path(path, x->st->psize[li], &d, &e) != CKPT_OK ||
             d != x->st->pdigest[li])
             OK(x->st, g, li, g->pos) &= ~(uint64_t)RS_PARITY_OK;
-        if (fd >= 0)
-            close(fd);
     }
 }
 
@@ -192,17 +188,13 @@ static void settle_rebuilt(reb_t *x, const cache_t *c, int64_t step,
 {
     char path[PATH_MAX];
     uint64_t d = 0, size = x->st->size[rs_index(x->g, x->g->t->rank)];
-    int fd = -1;
     if (e->code == CKPT_OK && ftruncate(x->out, (off_t)size) != 0)
         err_sys(e, errno, "truncate %s", x->out_path);
-    if (e->code == CKPT_OK && (fd = open(x->out_path, O_RDONLY | O_CLOEXEC)) < 0)
-        err_sys(e, errno, "open %s", x->out_path);
-    if (fd >= 0 && fio_digest(fd, size, &d, x->out_path, e) == CKPT_OK &&
+    if (e->code == CKPT_OK &&
+        fio_digest_path(x->out_path, size, &d, e) == CKPT_OK &&
         d != x->st->digest[rs_index(x->g, x->g->t->rank)])
         err_set(e, CKPT_ECORRUPT, "the file rebuilt from the RS shares of "
                 "step %lld does not match its digest", (long long)step);
-    if (fd >= 0)
-        close(fd);
     close(x->out);
     cache_rank_path(c, step, x->g->t->rank, 0, path, sizeof path);
     if (e->code == CKPT_OK && rename(x->out_path, path) != 0)

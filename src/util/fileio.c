@@ -115,6 +115,17 @@ int fio_open_read(const char *path)
     return fd;
 }
 
+int fio_digest_path(const char *path, uint64_t size, uint64_t *digest,
+                    ckpt_err_t *e)
+{
+    int fd = fio_open_read(path);
+    if (fd < 0)
+        return err_sys(e, errno, "open %s", path);
+    fio_digest(fd, size, digest, path, e);
+    close(fd);
+    return e->code;
+}
+
 static int fsync_path(const char *path, int flags, const char *what,
                       ckpt_err_t *e)
 {

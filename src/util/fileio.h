@@ -46,5 +46,8 @@ int fio_hash_range(int fd, uint64_t off, uint64_t len, uint64_t *digest,
 /* XXH3-64 of a whole file of the given size (CKPT_ECORRUPT on another size). */
 int fio_digest(int fd, uint64_t size, uint64_t *digest, const char *path,
                ckpt_err_t *e);
+/* fio_digest of the regular file at path (opened by fio_open_read). */
+int fio_digest_path(const char *path, uint64_t size, uint64_t *digest,
+                    ckpt_err_t *e);
 
 #endif
