@@ -182,6 +182,34 @@ static void test_adjacent_double_loss(void)
     teardown(&f);
 }
 
+/* Node 1 lost, and the own file of node 2's first rank damaged too: that
+ * rank checks its own file while it streams node 1's copies (the overlap),
+ * finds the damage, and gets its data from its own partner in a second
+ * round; every rank ends with its own bytes. */
+static void test_node_loss_sender_damaged(void)
+{
+    fixture_t f;
+    int64_t got = -1;
+    char path[1024];
+    setup(&f, "lostanddamaged");
+    save(&f, 1);
+    save(&f, 2);
+    own_file(&f, 2 * rpn, 2, path);
+    if (tl_rank == 0)
+        tl_flip_byte(path, -300);
+    on_rank0(&f, "rm -rf %s/node-%d", 1);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, CKPT_LATEST, &got), CKPT_OK);
+    CU_ASSERT_EQUAL(got, 2);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    CU_ASSERT_EQUAL(access(path, F_OK), -1); /* the damaged file is gone */
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 2, CKPT_LEVEL_PARTNER), CKPT_OK);
+    poison(&f);
+    CU_ASSERT_EQUAL(ckpt_restore(f.ck, 2, &got), CKPT_OK);
+    CU_ASSERT_TRUE(tl_all(intact(&f, 2)));
+    teardown(&f);
+}
+
 /* Node 1 lost and restored from the partners' copies; then the copy that
  * holds its first rank's data is damaged before ckpt_wait re-creates node
  * 1's files from it: the refill fails on every rank with one code, writes
@@ -398,6 +426,8 @@ int main(int argc, char **argv)
         {"node loss: restore from partners, refilled", test_node_loss},
         {"node loss under many regions, one of several chunks, one empty",
          test_node_loss_many_regions},
+        {"node loss and a sender's own file damaged: both from copies",
+         test_node_loss_sender_damaged},
         {"adjacent double loss: ENOENT everywhere", test_adjacent_double_loss},
         {"flipped data byte: partner copy used", test_flipped_data_byte},
         {"flipped header byte: partner copy used", test_flipped_header_byte},

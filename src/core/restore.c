@@ -10,6 +10,7 @@
 #include "manifest.h"
 #include "partner.h"
 #include "rankfile.h"
+#include "regcopy.h"
 #include "rs_level.h"
 #include "smanifest.h"
 #include "step.h"
@@ -338,7 +339,7 @@ static int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
         cache_rank_path(&ck->cache, step, recv[k].rank, 1, paths[nsend + k], PATH_MAX);
         in[k] = (istream_t){.peer = recv[k].peer, .path = paths[nsend + k]};
     }
-    stream_run(ck->comm, o, nsend, in, nrecv);
+    stream_run(ck->comm, o, nsend, in, nrecv, NULL, NULL);
     close_sources(o, pl, nsend);
     for (int k = 0; k < nrecv; k++) {
         char *final = paths[nsend + nrecv + k];
@@ -464,8 +465,10 @@ out:
 /* The partner streams its copy of this rank's file straight into the
  * buffers where this rank needs it: no file is written, and the copy's
  * digest is checked as it arrives (bytes that fail it stay in the buffers
- * until a good copy overwrites them). */
-static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+ * until a good copy overwrites them). A rank copies its own file (own, if
+ * not NULL) while its streams wait. */
+static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, regcopy_t *own,
+                               ckpt_err_t *e)
 {
     const topo_t *t = &ck->topo;
     move_t *send = calloc((size_t)t->nclients + 1, sizeof *send);
@@ -482,7 +485,7 @@ static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
     for (int k = 0; k < ns; k++)
         open_source(ck, p->step, send[k].peer, send[k].rank, &send[k].x, &o[k],
                     &pl[k], paths[k]);
-    stream_run(ck->comm, o, ns, &in, need);
+    stream_run(ck->comm, o, ns, &in, need, own ? regcopy_step : NULL, own);
     close_sources(o, pl, ns);
     rankfile_index_free(&in.idx);
     /* where this rank's own file failed, its MANIFEST names the same bytes */
@@ -575,43 +578,41 @@ static int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
     return CKPT_OK;
 }
 
-/* Copies the datasets into the caller's buffers. A file not verified yet
- * (verify) is checked dataset by dataset as it is copied, and a checksum
- * or read error sets *bad instead of failing: the buffers are then
- * rewritten from the second copy if there is one (second), else the step
- * is unavailable and an older one is tried, as for a damaged file. */
-static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
-                        int verify, int second, int *bad, ckpt_err_t *e)
+/* Ends a copy of the datasets into the caller's buffers (regcopy), running
+ * what is left of it unless `run` is 0 (the step is given up anyway). A
+ * file checked as it is copied (verify) that fails its checksum or cannot
+ * be read sets *bad instead of failing: the buffers are then rewritten
+ * from the second copy if there is one (second), else the step is
+ * unavailable and an older one is tried, as for a damaged file. */
+static int end_copy(ckpt_t *ck, regcopy_t *c, int run, int second, int *bad,
+                    ckpt_err_t *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     const char *next = second ? "using the second copy" : "no other copy of this step";
-    if (fd < 0)
-        err_sys(e, errno, "open %s", path);
-    for (int i = 0; fd >= 0 && i < ck->regions.n && e->code == CKPT_OK && !*bad; i++) {
-        const region_t *r = &ck->regions.v[i];
-        const rf_dataset_t *d = rankfile_find(idx, r->name);
-        uint64_t sum = 0;
-        /* A plain read is the cheapest copy (no page faults on the cache
-         * side, unlike a mapping). */
-        if (!verify) {
-            fio_pread(fd, r->buf, region_bytes(r), d->off, path, e);
-        } else if (fio_pread_hash(fd, r->buf, region_bytes(r), d->off, &sum,
-                                  path, e) == CKPT_OK && sum != d->checksum) {
-            log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; %s",
-                    path, r->name, next);
-            *bad = 1;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && verify) {
-        log_msg(&ck->log, LOG_WARN, "%s; %s", e->msg, next);
-        err_clear(e);
+    if (run)
+        regcopy_run(c);
+    regcopy_close(c);
+    if (!run)
+        return e->code;
+    if (c->bad) {
+        log_msg(&ck->log, LOG_WARN, "%s: region '%s' fails its checksum; %s",
+                c->path, c->bad_name, next);
         *bad = 1;
+    } else if (c->err.code != CKPT_OK && c->verify && c->err.code != CKPT_ENOMEM) {
+        log_msg(&ck->log, LOG_WARN, "%s; %s", c->err.msg, next);
+        *bad = 1;
+    } else if (c->err.code != CKPT_OK) {
+        err_set(e, c->err.code, "%s", c->err.msg);
     }
     return e->code;
 }
 
+static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
+                        int verify, int second, int *bad, ckpt_err_t *e)
+{
+    regcopy_t c;
+    regcopy_open(&c, &ck->regions, idx, path, verify);
+    return end_copy(ck, &c, 1, second, bad, e);
+}
 
 /* Collective, redundancy = rs: the node MANIFESTs list this rank's own
  * file if own_here, the parity files its node holds, and every other rank
@@ -700,12 +701,13 @@ static void rebuild_from_group(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
 }
 
 /* Collective: ranks with `need` get a good copy of their data from the
- * partner (into a file with to_file, else straight into the buffers), or
- * rebuilt from their RS group (a file), or else from storage (a file).
- * *in_file says a file was written. CKPT_OK; NOT_AVAILABLE if some rank
- * has none (an older step may do); or an error. */
-static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *in_file,
-                  ckpt_err_t *e)
+ * partner (into a file with to_file, else straight into the buffers, while
+ * the senders run `own`, their own copy, if not NULL), or rebuilt from
+ * their RS group (a file), or else from storage (a file). *in_file says a
+ * file was written. CKPT_OK; NOT_AVAILABLE if some rank has none (an older
+ * step may do); or an error. */
+static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, regcopy_t *own,
+                  int *in_file, ckpt_err_t *e)
 {
     int from_cache = need && (p->partner_has || p->rs_ok), from_storage;
     double t = log_now();
@@ -716,7 +718,7 @@ static int obtain(ckpt_t *ck, probe_t *p, int need, int to_file, int *in_file,
     else if (to_file)
         fetch_from_partner(ck, p, from_cache, e);
     else
-        stream_from_partner(ck, p, from_cache, e);
+        stream_from_partner(ck, p, from_cache, own, e);
     log_lap(&ck->log, "restore: from partner", &t);
     from_storage = need && !from_cache;
     if (from_cache && e->code == CKPT_ECORRUPT && p->in_storage) {
@@ -803,16 +805,20 @@ static void drop_own(ckpt_t *ck, const probe_t *p)
  * restore_check = inline, a rank with its own file copies it into the
  * buffers in one pass, each dataset checked as it is copied; where the own
  * file is gone or fails, the partner streams its copy straight into the
- * buffers, checked as it arrives, or else storage supplies the file. With
- * first, every file is checked whole, and a second copy lands in a file,
- * before any byte reaches a buffer. Lost copies are not re-created here
- * (ckpt_wait at CKPT_LEVEL_PARTNER does it): data first. */
+ * buffers, checked as it arrives, or else storage supplies the file. Where
+ * a partner streams to a rank that lost its file, the ranks that have
+ * theirs copy them while their streams wait (overlap): the data of every
+ * rank arrives in about the time of one. With first, every file is checked
+ * whole, and a second copy lands in a file, before any byte reaches a
+ * buffer. Lost copies are not re-created here (ckpt_wait at
+ * CKPT_LEVEL_PARTNER does it): data first. */
 static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
 {
     char path[PATH_MAX];
     rf_index_t idx = {0};
+    regcopy_t own;
     int second = p->partner_has || p->rs_ok || p->in_storage, need, bad = 0;
-    int stored = 0;
+    int stored = 0, more = 0, overlap;
     int first = ck->cfg.restore_check == CHECK_FIRST, wrote = 0, again = 0, rc;
     double t = log_now();
     if (!all(ck, p->have_local || second))
@@ -823,16 +829,22 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     if ((rc = settle(ck, p, e)) != CKPT_OK) /* no buffer touched yet */
         goto out;
     log_lap(&ck->log, "restore: index", &t);
+    overlap = !first && !USES_RS(ck) && !all(ck, !need);
     if (!first && !need)
-        copy_regions(ck, &idx, path, 1, second, &bad, e);
-    if ((rc = settle(ck, p, e)) != CKPT_OK)
+        regcopy_open(&own, &ck->regions, &idx, path, 1);
+    if (overlap)
+        rc = obtain(ck, p, need, 0, need ? NULL : &own, &stored, e);
+    if (!first && !need)
+        end_copy(ck, &own, rc == CKPT_OK, second, &bad, e);
+    if (rc != CKPT_OK || (rc = settle(ck, p, e)) != CKPT_OK)
         goto out;
     log_lap(&ck->log, "restore: own copy", &t);
-    if (!all(ck, !need && !bad)) {
-        rc = obtain(ck, p, need || bad, first, &stored, e);
-        wrote = stored || (first && need);
+    if (!all(ck, !(need && !overlap) && !bad)) {
+        rc = obtain(ck, p, (need && !overlap) || bad, first, NULL, &more, e);
         log_lap(&ck->log, "restore: second copy", &t);
     }
+    stored |= more;
+    wrote = stored || (first && need);
     if (rc == CKPT_OK && wrote)
         index_own(ck, p, &idx, path, 1, e);
     if (rc == CKPT_OK && (rc = settle(ck, p, e)) == CKPT_OK &&
@@ -887,7 +899,7 @@ static int refill_pass(ckpt_t *ck, int64_t step, int again)
      * size right) is rebuilt first, never encoded */
     if (USES_RS(ck) && !need && rs_lost(&ck->rs, &p.rs, ck->rs.li) > 0)
         need = !verify_local(ck, &p);
-    rc = obtain(ck, &p, need, 1, &stored, e);
+    rc = obtain(ck, &p, need, 1, NULL, &stored, e);
     if (rc == NOT_AVAILABLE)
         err_set(e, CKPT_ENOENT, "step %" PRId64 " of job '%s' is not "
                 "recoverable", step, ck->cfg.job);

@@ -52,7 +52,7 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         cache_take_spare(&ck->cache, s->in_path[k]);
         s->in[k] = (istream_t){.peer = t->clients[k], .path = s->in_path[k]};
     }
-    stream_run(ck->comm, &s->out, 1, s->in, t->nclients);
+    stream_run(ck->comm, &s->out, 1, s->in, t->nclients, NULL, NULL);
     killpoint("save-streamed", ck->rank);
     if (fd >= 0) {
         /* a spare rewritten in place may be longer than this file */

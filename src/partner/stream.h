@@ -21,9 +21,11 @@ typedef struct ostream {
     size_t chunk;        /* bytes per message; the receiver allocates 2 */
     int failed;          /* set by the caller: send a refusal, no data */
     const rf_index_t *idx; /* the file's datasets, sent with the plan, or NULL */
-    int check;           /* compare the streamed digest with `expect` */
+    int check;           /* a copy: the receiver compares what it gets with
+                            `expect`, and this end does not hash it */
     uint64_t expect;
-    uint64_t digest;     /* out: XXH3-64 of the whole file as streamed */
+    uint64_t digest;     /* out: XXH3-64 of the whole file as streamed
+                            (`expect` for a checked copy) */
     ckpt_err_t err;      /* out: local failure */
 } ostream_t;
 
@@ -45,9 +47,13 @@ typedef struct istream {
 } istream_t;
 
 /* Runs every stream to completion. Collective over the ranks named as peers.
- * Failures are per stream (in ->err); nothing here waits on a failed rank. */
+ * Failures are per stream (in ->err); nothing here waits on a failed rank.
+ * Where the streams would wait, idle(ctx) (if not NULL) does a small piece
+ * of other work and returns 1, or 0 once it has none: a rank that sends a
+ * copy fills its own buffers meanwhile. What is left of it, the caller
+ * does. */
 void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
-                int nin);
+                int nin, int (*idle)(void *), void *ctx);
 
 /* Chunk size for a receiver that takes `fan_in` streams at once: it keeps
  * two chunks per stream, so the total stays near 32 MiB. */

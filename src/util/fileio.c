@@ -52,29 +52,6 @@ int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
     return CKPT_OK;
 }
 
-int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
-                   uint64_t *digest, const char *path, ckpt_err_t *e)
-{
-    /* Pieces small enough to stay in the CPU cache between the copy and the
-     * hash, so that the data crosses memory once. */
-    static const size_t piece = 256u << 10;
-    XXH3_state_t *h = XXH3_createState();
-    char *p = buf;
-    if (h == NULL)
-        return err_set(e, CKPT_ENOMEM, "out of memory hashing %s", path);
-    XXH3_64bits_reset(h);
-    for (size_t done = 0; done < len && e->code == CKPT_OK;) {
-        size_t n = len - done < piece ? len - done : piece;
-        if (fio_pread(fd, p + done, n, off + done, path, e) == CKPT_OK)
-            XXH3_64bits_update(h, p + done, n);
-        done += n;
-    }
-    if (e->code == CKPT_OK)
-        *digest = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
-    return e->code;
-}
-
 int fio_open_rewrite(const char *path)
 {
     /* O_NONBLOCK: a FIFO planted at path must not block the open. */

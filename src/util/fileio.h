@@ -11,10 +11,6 @@ int fio_pwrite(int fd, const void *buf, size_t len, uint64_t off,
                const char *path, ckpt_err_t *e);
 int fio_pread(int fd, void *buf, size_t len, uint64_t off, const char *path,
               ckpt_err_t *e);
-/* fio_pread, and the XXH3-64 of the bytes read, hashed piece by piece while
- * each piece is still in the CPU cache. */
-int fio_pread_hash(int fd, void *buf, size_t len, uint64_t off,
-                   uint64_t *digest, const char *path, ckpt_err_t *e);
 /* Opens path for writing in place (created if absent, not truncated: the
  * caller writes every byte and cuts the end), mode 0600 whatever it was:
  * an fd, or -1 with errno. A symbolic link, a hard-linked file, a FIFO or
