@@ -1,5 +1,6 @@
 /* The public API: argument checks, then the module that does the work. */
 #include "handle.h"
+#include "level.h"
 #include "safedir.h"
 
 #include <inttypes.h>
@@ -28,12 +29,10 @@ static int agree_args(ckpt_t *ck, int ok, const char *msg)
 
 static void report_single(ckpt_t *ck)
 {
-    if ((ck->cfg.redundancy == REDUNDANCY_PARTNER && ck->topo.partner < 0) ||
-        (ck->cfg.redundancy == REDUNDANCY_RS && ck->rs.m == 0))
+    if (ck->cfg.redundancy != REDUNDANCY_SINGLE && !ck->level->redundant(ck))
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG,
                 "only one node: no %s, checkpoints are at LOCAL level",
-                ck->cfg.redundancy == REDUNDANCY_RS ? "RS parity"
-                                                    : "partner copies");
+                ck->level->what);
 }
 
 /* The STORAGE level borrows what it needs of the handle. */
@@ -83,7 +82,8 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
                ck->cfg.redundancy == REDUNDANCY_PARTNER, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
-    if (ck->cfg.redundancy == REDUNDANCY_RS)
+    ck->level = USES_RS(ck) ? &level_rs : &level_partner;
+    if (USES_RS(ck))
         rs_group_build(&ck->rs, &ck->topo, ck->cfg.rs_data, ck->cfg.rs_parity,
                        ck->comm, e);
     if (err_agree(ck->comm, e) != CKPT_OK)

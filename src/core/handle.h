@@ -16,12 +16,15 @@
 
 #define USES_RS(ck) ((ck)->cfg.redundancy == REDUNDANCY_RS)
 
+struct level_ops;
+
 struct ckpt {
     MPI_Comm comm;        /* a duplicate of the caller's communicator */
     int rank, nranks;
     ckpt_config_t cfg;
     topo_t topo;
     rs_group_t rs;        /* redundancy = rs: this rank's group */
+    const struct level_ops *level; /* the cache level redundancy = chose */
     cache_t cache;        /* this rank's node directory */
     region_set_t regions;
     ckpt_log_t log;

@@ -1,12 +1,12 @@
 /* ckpt_save: write every rank's file, stream it to the partner at the same
  * time, agree, then commit the node MANIFESTs. A failure anywhere discards
  * the step everywhere; older steps are never touched. */
-#include "handle.h"
+#include "save_state.h"
+#include "level.h"
 #include "fileio.h"
 #include "killpoint.h"
 #include "plan.h"
 #include "rankfile.h"
-#include "rs_level.h"
 #include "step.h"
 #include "stream.h"
 
@@ -19,18 +19,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct save {
-    int64_t step;
-    uint64_t generation;
-    plan_t plan;
-    rf_index_t idx;       /* what the file holds, for the MANIFEST */
-    ostream_t out;
-    istream_t *in;        /* one per client */
-    char (*in_path)[PATH_MAX];
-    char tmp[PATH_MAX];
-    rs_state_t rs;        /* redundancy = rs: the group's files and parity */
-} save_t;
 
 /* Streams this rank's data to its file and its partner, and writes the
  * copies its clients send. */
@@ -55,12 +43,12 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     stream_run(ck->comm, &s->out, 1, s->in, t->nclients, NULL, NULL);
     killpoint("save-streamed", ck->rank);
     if (fd >= 0) {
-        /* a spare rewritten in place may be longer than this file */
-        /* RS: fsync'd after the parity is made, so that the disk writes
-         * the file meanwhile (save_parity) */
+        /* a spare rewritten in place may be longer than this file; a
+         * level that works from the written files fsyncs it after, so
+         * that the disk writes it meanwhile */
         if (s->out.err.code == CKPT_OK &&
             (ftruncate(fd, (off_t)s->plan.size) != 0 ||
-             (!USES_RS(ck) && fsync(fd) != 0)))
+             (!ck->level->sync_after_apply && fsync(fd) != 0)))
             err_sys(&s->out.err, errno, "fsync %s", s->tmp);
         close(fd);
     }
@@ -70,22 +58,6 @@ static int stream_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         if (s->in[k].err.code != CKPT_OK)
             err_set(e, s->in[k].err.code, "copy of rank %d on node %d: %s",
                     t->clients[k], t->node, s->in[k].err.msg);
-    return e->code;
-}
-
-/* redundancy = rs: the parity shares of this rank's group, made from the
- * files just written (still in the page cache) while the disk writes them;
- * then the own file is fsync'd. */
-static int save_parity(ckpt_t *ck, save_t *s, ckpt_err_t *e)
-{
-    if (rs_state_alloc(&ck->rs, &s->rs) != CKPT_OK)
-        err_set(e, CKPT_ENOMEM, "out of memory for RS parity");
-    if (err_agree(ck->comm, e) != CKPT_OK ||
-        rs_start(&ck->rs, s->plan.size, s->out.digest, &s->rs, e) != CKPT_OK)
-        return e->code;
-    rs_make_parity(&ck->rs, ck->comm, &ck->cache, s->step, &s->rs, s->tmp, e);
-    if (e->code == CKPT_OK)
-        fio_fsync_path(s->tmp, e);
     return e->code;
 }
 
@@ -101,8 +73,8 @@ static int publish_files(ckpt_t *ck, save_t *s, ckpt_err_t *e)
         if (rename(from, final) != 0)
             err_sys(e, errno, "rename %s", from);
     }
-    if (USES_RS(ck) && e->code == CKPT_OK)
-        rs_publish(&ck->rs, &ck->cache, s->step, &s->rs, e);
+    if (ck->level->publish && e->code == CKPT_OK)
+        ck->level->publish(ck, s, e);
     cache_step_dir(&ck->cache, s->step, dir, sizeof dir);
     return e->code ? e->code : fio_fsync_dir(dir, e);
 }
@@ -121,8 +93,8 @@ static int commit_step(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     }
     mine[0] = (mf_entry_t){.rank = ck->rank, .own = 1, .size = s->plan.size,
                            .digest = s->out.digest, .idx = &s->idx};
-    if (USES_RS(ck))
-        rs_lines(&ck->rs, &s->rs, &mine[0], topo_is_leader(t), &more, &len, e);
+    if (ck->level->lines)
+        ck->level->lines(ck, s, &mine[0], &more, &len, e);
     for (int k = 0; k < t->nclients; k++)
         mine[k + 1] = (mf_entry_t){.rank = t->clients[k], .own = 0,
                                    .size = s->in[k].size,
@@ -162,12 +134,12 @@ static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
     log_lap(&ck->log, "save: write, stream and fsync", &t);
-    if (USES_RS(ck)) {
-        save_parity(ck, s, e);
+    if (ck->level->apply) {
+        ck->level->apply(ck, s, e);
         killpoint("save-parity", ck->rank);
         if (err_agree(ck->comm, e) != CKPT_OK)
             goto discard;
-        log_lap(&ck->log, "save: RS parity", &t);
+        log_lap(&ck->log, "save: the cache level", &t);
     }
     publish_files(ck, s, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
