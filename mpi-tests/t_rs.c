@@ -251,6 +251,26 @@ static void test_damaged_own_file(void)
     teardown(&f);
 }
 
+/* Node 1 lost and rank 0's own file damaged: rank 0 copies its file while
+ * node 1 is rebuilt (its share, used first, spoils that rebuild, and the
+ * second try leaves it out), finds the damage, and is rebuilt in a second
+ * round; every rank ends with its own bytes, and the refill brings the
+ * step back to PARTNER. */
+static void test_lost_and_damaged_survivor(void)
+{
+    fixture_t f;
+    setup(&f, "rsdamaged2", "");
+    save(&f, 1);
+    lose(&f, 1);
+    on_rank0(&f, "printf 'XXXX' | dd of=%s/node-%d/step-1/rank-0.h5 bs=1 "
+             "seek=100000 conv=notrunc status=none", 0);
+    CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_PARTNER), CKPT_OK);
+    CU_ASSERT_EQUAL(level_of(&f, 1), CKPT_LEVEL_PARTNER);
+    CU_ASSERT_TRUE(restored(&f, 1, 1));
+    teardown(&f);
+}
+
 /* Beyond m lost with a file:// storage tier: the step comes from storage. */
 static void test_storage_fallback(void)
 {
@@ -319,6 +339,8 @@ int main(int argc, char **argv)
          test_too_many_with_corrupt_parity},
         {"a parity file replaced by a FIFO: not opened", test_planted_fifo},
         {"a damaged own file: rebuilt from the group", test_damaged_own_file},
+        {"a lost node and a survivor's damaged own file: both rebuilt",
+         test_lost_and_damaged_survivor},
         {"more lost nodes than parity: storage", test_storage_fallback},
         {"restart with another layout: its parity does not count", test_other_layout},
         {NULL, NULL}};

@@ -13,9 +13,6 @@
 
 typedef struct level_ops {
     const char *what;   /* "partner copies", "RS parity": for messages */
-    /* A fetch may land in the buffers, and a rank that sends runs its own
-     * copy meanwhile (restore_this's overlap). */
-    int to_buffers;
     /* Redundancy is re-created by every refill, even at level PARTNER
      * (RS: lost shares of other sets), and after files came from storage
      * by one more pass. */
@@ -47,7 +44,8 @@ typedef struct level_ops {
     int (*redundant)(const ckpt_t *ck);
     /* Collective, fetch: ranks with `need` get their file back, into a
      * file with to_file (or where the level only makes files), else into
-     * the buffers, while `own` (if not NULL) copies this rank's own file.
+     * the buffers; the others run `own` (if not NULL), the copy of their
+     * own file, while they wait on the transfers, and may leave some of it.
      * *in_file says a file was written. */
     int (*fetch)(ckpt_t *ck, probe_t *p, int need, int to_file, regcopy_t *own,
                  int *in_file, ckpt_err_t *e);

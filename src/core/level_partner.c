@@ -385,7 +385,6 @@ static int partner_refill(ckpt_t *ck, probe_t *p, int changed, int stored,
 
 const level_ops_t level_partner = {
     .what = "partner copies",
-    .to_buffers = 1,
     .always_refill = 0,
     .probe = partner_probe,
     .forget = partner_forget,

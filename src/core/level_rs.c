@@ -56,12 +56,14 @@ static int relist_group(ckpt_t *ck, probe_t *p, int own_here, int changed,
 }
 
 /* Collective: ranks with `need` get their file rebuilt
- * from the group's shares. Too many shares lost counts as a bad copy. */
-static void rebuild_from_group(ckpt_t *ck, probe_t *p, int need, ckpt_err_t *e)
+ * from the group's shares, while the others copy their own file (own, if
+ * not NULL). Too many shares lost counts as a bad copy. */
+static void rebuild_from_group(ckpt_t *ck, probe_t *p, int need, regcopy_t *own,
+                               ckpt_err_t *e)
 {
     int x = rs_index(&ck->rs, ck->rank);
-    if (rs_rebuild_files(&ck->rs, ck->comm, &ck->cache, p->step, &p->rs, need, e) ==
-        CKPT_ENOENT)
+    if (rs_rebuild_files(&ck->rs, ck->comm, &ck->cache, p->step, &p->rs, need,
+                         own ? regcopy_step : NULL, own, e) == CKPT_ENOENT)
         e->code = CKPT_ECORRUPT;
     if (need && e->code == CKPT_OK)
         p->own = (mf_entry_t){.rank = ck->rank, .own = 1,
@@ -115,9 +117,8 @@ static int rs_level_fetch(ckpt_t *ck, probe_t *p, int need, int to_file,
                           regcopy_t *own, int *in_file, ckpt_err_t *e)
 {
     (void)to_file;
-    (void)own;
     *in_file = 1; /* a rebuild always makes the file */
-    rebuild_from_group(ck, p, need, e);
+    rebuild_from_group(ck, p, need, own, e);
     return e->code;
 }
 
@@ -142,7 +143,6 @@ static int rs_level_refill(ckpt_t *ck, probe_t *p, int changed, int stored,
 
 const level_ops_t level_rs = {
     .what = "RS parity",
-    .to_buffers = 0,
     .always_refill = 1,
     .sync_after_apply = 1,
     .apply = rs_level_apply,

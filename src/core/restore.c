@@ -391,7 +391,7 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     if ((rc = settle(ck, p, e)) != CKPT_OK) /* no buffer touched yet */
         goto out;
     log_lap(&ck->log, "restore: index", &t);
-    overlap = !first && ck->level->to_buffers && !ck_all(ck, !need);
+    overlap = !first && !ck_all(ck, !need);
     if (!first && !need)
         regcopy_open(&own, &ck->regions, &idx, path, 1);
     if (overlap)

@@ -57,12 +57,16 @@ int rs_make_parity(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
 /* The parity files rs_make_parity made get their final names. */
 int rs_publish(const rs_group_t *g, const cache_t *c, int64_t step,
                rs_state_t *st, ckpt_err_t *e);
-/* Rebuilds the own file of every rank with `need` from the shares left,
- * each checked against its digest first; the rebuilt file is checked, made
- * durable and put in place. CKPT_ENOENT where too many shares are lost,
- * CKPT_ECORRUPT where the result does not match. */
+/* Rebuilds the own file of every rank with `need` from the shares left;
+ * the rebuilt file is checked whole against its digest and put in place
+ * (not fsync'd). Only if one fails are the shares checked, and a second
+ * try leaves the bad ones out. CKPT_ENOENT where too many shares are lost,
+ * CKPT_ECORRUPT where the result does not match. While a rank waits on the
+ * transfers it runs idle(ctx) (if not NULL), a piece a call, until it
+ * returns 0; what is left of that work, the caller does. */
 int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
-               int64_t step, rs_state_t *st, int need, ckpt_err_t *e);
+                     int64_t step, rs_state_t *st, int need,
+                     int (*idle)(void *), void *ctx, ckpt_err_t *e);
 
 /* The MANIFEST lines of a node of the group: this rank's parity files,
  * and, at the node's leader, every other node's rank files as coded

@@ -67,6 +67,7 @@ typedef struct reb {
     int *count;             /* [s]: how many of them are there */
     unsigned char **send;   /* [s]: this rank's share of stripe j */
     unsigned char **recv;   /* [k * (k + m)]: blocks of its piece t's stripe */
+    uint64_t *rebuilt;      /* [width * s]: state bits of the files rebuilt */
     xfer_t xf;
 } reb_t;
 
@@ -276,8 +277,9 @@ static int reb_alloc(reb_t *x, int need)
     unsigned char **b = calloc((size_t)n, sizeof *b);
     x->send = b;
     x->chosen = malloc((size_t)(g->s * w + g->s) * sizeof *x->chosen);
+    x->rebuilt = malloc(((size_t)g->width * (size_t)g->s + 1) * sizeof *x->rebuilt);
     x->xf.req = malloc((size_t)(g->s * g->k + g->k * w + 1) * sizeof *x->xf.req);
-    if (b == NULL || x->chosen == NULL || x->xf.req == NULL ||
+    if (b == NULL || x->chosen == NULL || x->xf.req == NULL || x->rebuilt == NULL ||
         rs_alloc_bufs(b, need ? n : g->s, x->chunk) != 0)
         return -1;
     x->recv = b + g->s;
@@ -285,11 +287,34 @@ static int reb_alloc(reb_t *x, int need)
     return 0;
 }
 
+/* Collective: files rebuilt (this rank's if `ok`) count from now on as
+ * members that are there and need nothing, on every rank, so that a later
+ * rebuild of the same restore (a rank whose own file failed as it was
+ * copied) reads them as shares and sends them nothing. */
+static void mark_rebuilt(reb_t *x, int ok, ckpt_err_t *e)
+{
+    const rs_group_t *g = x->g;
+    size_t n = (size_t)g->width * (size_t)g->s;
+    memset(x->rebuilt, 0, n * sizeof *x->rebuilt);
+    if (ok)
+        x->rebuilt[(size_t)g->li * (size_t)g->s + (size_t)g->pos] =
+            RS_MEMBER_OK | RS_NO_NEED;
+    if (MPI_Allreduce(MPI_IN_PLACE, x->rebuilt, (int)n, MPI_UINT64_T, MPI_BOR,
+                      g->comm) != MPI_SUCCESS) {
+        if (e->code == CKPT_OK)
+            err_set(e, CKPT_EMPI, "MPI failed in the RS group");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        x->st->ok[i] |= x->rebuilt[i];
+}
+
 int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
-                     int64_t step, rs_state_t *st, int need, ckpt_err_t *e)
+                     int64_t step, rs_state_t *st, int need,
+                     int (*idle)(void *), void *ctx, ckpt_err_t *e)
 {
     reb_t x = {.g = g, .comm = comm, .st = st, .fd = -1, .out = -1,
-               .chunk = rs_chunk(g)};
+               .chunk = rs_chunk(g), .xf = {.idle = idle, .ctx = ctx}};
     int bad;
     if (g->m == 0)
         return need ? err_set(e, CKPT_ENOENT, "node %d has no RS parity",
@@ -311,9 +336,11 @@ int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
             err_clear(e);
         rebuild_try(&x, c, step, need, 1, e);
     }
+    mark_rebuilt(&x, need && e->code == CKPT_OK, e);
 out:
     rs_free_bufs(x.send, g->s + g->k * (g->k + g->m));
     free(x.chosen);
+    free(x.rebuilt);
     free(x.xf.req);
     return e->code;
 }

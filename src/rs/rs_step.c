@@ -53,7 +53,14 @@ void rs_post(xfer_t *x, MPI_Comm comm, int recv, int peer, int j, void *buf,
 
 int rs_finish(xfer_t *x, ckpt_err_t *e)
 {
-    int rc = MPI_Waitall(x->n, x->req, MPI_STATUSES_IGNORE);
+    int rc = MPI_SUCCESS, done = 0;
+    while (x->idle && rc == MPI_SUCCESS && !done) {
+        rc = MPI_Testall(x->n, x->req, &done, MPI_STATUSES_IGNORE);
+        if (rc == MPI_SUCCESS && !done && !x->idle(x->ctx))
+            break;
+    }
+    if (rc == MPI_SUCCESS && !done)
+        rc = MPI_Waitall(x->n, x->req, MPI_STATUSES_IGNORE);
     x->n = 0;
     if (rc != MPI_SUCCESS)
         return err_set(e, CKPT_EMPI, "MPI failed moving RS shares");

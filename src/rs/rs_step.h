@@ -32,6 +32,8 @@ uint64_t rs_largest(const rs_group_t *g, const rs_state_t *st, int li);
 typedef struct xfer {
     int n;
     MPI_Request *req;
+    int (*idle)(void *); /* other work run while the transfers go on, a */
+    void *ctx;           /* piece a call (0: none left), or NULL */
 } xfer_t;
 void rs_post(xfer_t *x, MPI_Comm comm, int recv, int peer, int j, void *buf,
              uint64_t len);
