@@ -236,32 +236,19 @@ static void test_too_many_with_corrupt_parity(void)
     teardown(&f);
 }
 
-/* A rank's own file damaged (data bytes): found while copying, rebuilt
- * from the group, the restore is whole. */
-static void test_damaged_own_file(void)
-{
-    fixture_t f;
-    setup(&f, "rsdamaged", "");
-    save(&f, 1);
-    on_rank0(&f, "printf 'XXXX' | dd of=%s/node-%d/step-1/rank-0.h5 bs=1 "
-             "seek=100000 conv=notrunc status=none", 0);
-    CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
-    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_PARTNER), CKPT_OK);
-    CU_ASSERT_EQUAL(level_of(&f, 1), CKPT_LEVEL_PARTNER);
-    teardown(&f);
-}
-
-/* Node 1 lost and rank 0's own file damaged: rank 0 copies its file while
- * node 1 is rebuilt (its share, used first, spoils that rebuild, and the
- * second try leaves it out), finds the damage, and is rebuilt in a second
- * round; every rank ends with its own bytes, and the refill brings the
+/* Rank 0's own file damaged (data bytes), and node `lost` lost too unless
+ * it is -1: the damage is found while rank 0 copies its file (during the
+ * rebuild of the lost node, whose first try rank 0's damaged share spoils
+ * and whose second try leaves it out), rank 0's file is rebuilt from the
+ * group, every rank ends with its own bytes, and the refill brings the
  * step back to PARTNER. */
-static void test_lost_and_damaged_survivor(void)
+static void damaged_own(const char *name, int lost)
 {
     fixture_t f;
-    setup(&f, "rsdamaged2", "");
+    setup(&f, name, "");
     save(&f, 1);
-    lose(&f, 1);
+    if (lost >= 0)
+        lose(&f, lost);
     on_rank0(&f, "printf 'XXXX' | dd of=%s/node-%d/step-1/rank-0.h5 bs=1 "
              "seek=100000 conv=notrunc status=none", 0);
     CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
@@ -270,6 +257,9 @@ static void test_lost_and_damaged_survivor(void)
     CU_ASSERT_TRUE(restored(&f, 1, 1));
     teardown(&f);
 }
+
+static void test_damaged_own_file(void) { damaged_own("rsdamaged", -1); }
+static void test_lost_and_damaged_survivor(void) { damaged_own("rsdamaged2", 1); }
 
 /* Beyond m lost with a file:// storage tier: the step comes from storage. */
 static void test_storage_fallback(void)
