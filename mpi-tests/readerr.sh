@@ -30,4 +30,20 @@ done
 # No second copy: an unreadable own copy makes the step unavailable, like a
 # damaged one, and the previous step is restored.
 unreadable single "redundancy = single" 1
+# RS, 4 + 2 on 6 nodes, node 1 lost, and a read error on a parity share the
+# rebuild reads, or on a survivor's own file (met as that rank copies it
+# while node 1 is rebuilt, and as the rebuild reads it as a share): two bad
+# shares at most, within the parity, so step 2 comes back exactly.
+rs_unreadable() { # rs_unreadable LABEL PATH
+    CONF=$(conf "eio-rs-$1" "ranks_per_node = 1" "redundancy = rs")
+    ok "rs, $1: steps 1 and 2 saved" run 6 "$P" "$CONF" save 1 2 3000000
+    rm -rf "$T/cache/eio-rs-$1/node-1"
+    ok "rs, $1: node 1 lost, $2 unreadable: step 2" \
+        eio "$2" run 6 "$P" "$CONF" check 3000000 2
+    check "rs, $1: step 2 restored" grep -q "restored 2" "$T/last.log"
+}
+rs_unreadable share "node-2/step-2/parity-0.rs"
+rs_unreadable own "node-0/step-2/rank-0.h5"
+check "rs, own: the read error was met and reported" \
+    grep -q "Input/output error" "$T/last.log"
 finish
