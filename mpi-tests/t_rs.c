@@ -288,6 +288,27 @@ static void test_storage_fallback(void)
     teardown(&f);
 }
 
+/* Nodes 1 and 2 lost and node 3's parity file gone: the stripes where node
+ * 3 holds parity lack three shares, the others two. The lost nodes' ranks
+ * cannot be rebuilt and read storage, while the stripes that could be
+ * decoded must send them nothing (they take part in the rebuild with no
+ * receive buffers): step 1 comes back exactly from storage. */
+static void test_storage_partly_decodable(void)
+{
+    fixture_t f;
+    char extra[900];
+    snprintf(extra, sizeof extra, "storage_url = file://%s\n",
+             tl_dir("rsstore2"));
+    setup(&f, "rsstorage2", extra);
+    save(&f, 1);
+    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+    lose(&f, 1);
+    lose(&f, 2);
+    on_rank0(&f, "rm -f %s/node-%d/step-1/parity-0.rs", 3);
+    CU_ASSERT_TRUE(restored(&f, CKPT_LATEST, 1));
+    teardown(&f);
+}
+
 /* A restart with another layout (rs_parity = 1 instead of 2): the parity
  * files are of another size than it makes, so they do not count: the step
  * is at LOCAL, and with a node lost it is not recoverable (no wrong
@@ -332,6 +353,8 @@ int main(int argc, char **argv)
         {"a lost node and a survivor's damaged own file: both rebuilt",
          test_lost_and_damaged_survivor},
         {"more lost nodes than parity: storage", test_storage_fallback},
+        {"two lost nodes and a parity file gone: storage, nothing sent to them",
+         test_storage_partly_decodable},
         {"restart with another layout: its parity does not count", test_other_layout},
         {NULL, NULL}};
     if (argc > 1)

@@ -59,7 +59,8 @@ typedef struct level_ops {
     int (*check_own_first)(ckpt_t *ck, const probe_t *p);
     /* Collective, refill: with every own file back (changed: this rank's
      * was fetched), what the level lacks is made again and listed; `stored`
-     * says some file came from storage on some rank. */
+     * says some rank's fetch wrote its file (from storage, or rebuilt), so
+     * that this probe does not know all sizes of that save. */
     int (*refill)(ckpt_t *ck, probe_t *p, int changed, int stored,
                   const rf_index_t *own_idx, ckpt_err_t *e);
 } level_ops_t;

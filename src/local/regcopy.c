@@ -28,14 +28,19 @@ void regcopy_open(regcopy_t *c, region_set_t *rs, const rf_index_t *idx,
 }
 
 /* The next region with bytes to copy, its dataset and hash ready; 0 if
- * none is left. */
+ * none is left (or an empty one fails its checksum). */
 static int next_region(regcopy_t *c)
 {
     for (; c->i < c->regions->n; c->i++) {
         const region_t *r = &c->regions->v[c->i];
+        c->d = rankfile_find(c->idx, r->name);
+        if (region_bytes(r) == 0 && c->hash && XXH3_64bits("", 0) != c->d->checksum) {
+            c->bad = 1;
+            c->bad_name = r->name;
+            return 0;
+        }
         if (region_bytes(r) == 0)
             continue;
-        c->d = rankfile_find(c->idx, r->name);
         if (c->hash)
             XXH3_64bits_reset(c->hash);
         return 1;

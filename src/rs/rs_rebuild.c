@@ -67,7 +67,7 @@ typedef struct reb {
     int *count;             /* [s]: how many of them are there */
     unsigned char **send;   /* [s]: this rank's share of stripe j */
     unsigned char **recv;   /* [k * (k + m)]: blocks of its piece t's stripe */
-    uint64_t *rebuilt;      /* [width * s]: state bits of the files rebuilt */
+    uint64_t *rebuilt;      /* [width * s]: state bits to set (mark_own) */
     xfer_t xf;
 } reb_t;
 
@@ -287,18 +287,14 @@ static int reb_alloc(reb_t *x, int need)
     return 0;
 }
 
-/* Collective: files rebuilt (this rank's if `ok`) count from now on as
- * members that are there and need nothing, on every rank, so that a later
- * rebuild of the same restore (a rank whose own file failed as it was
- * copied) reads them as shares and sends them nothing. */
-static void mark_rebuilt(reb_t *x, int ok, ckpt_err_t *e)
+/* Collective: `bits` (0 for none) set on this rank's own position in the
+ * state of every rank of the group. */
+static void mark_own(reb_t *x, uint64_t bits, ckpt_err_t *e)
 {
     const rs_group_t *g = x->g;
     size_t n = (size_t)g->width * (size_t)g->s;
     memset(x->rebuilt, 0, n * sizeof *x->rebuilt);
-    if (ok)
-        x->rebuilt[(size_t)g->li * (size_t)g->s + (size_t)g->pos] =
-            RS_MEMBER_OK | RS_NO_NEED;
+    x->rebuilt[(size_t)g->li * (size_t)g->s + (size_t)g->pos] = bits;
     if (MPI_Allreduce(MPI_IN_PLACE, x->rebuilt, (int)n, MPI_UINT64_T, MPI_BOR,
                       g->comm) != MPI_SUCCESS) {
         if (e->code == CKPT_OK)
@@ -326,6 +322,11 @@ int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
             err_set(e, CKPT_ENOMEM, "out of memory rebuilding from RS shares");
         goto out;
     }
+    /* A rank that rebuilds nothing gets nothing sent, whatever the state
+     * said of its position (a lost node's rank that reads storage, or one
+     * a first rebuild of this restore could not serve): only needers have
+     * receive buffers. */
+    mark_own(&x, need ? 0 : RS_NO_NEED, e);
     /* Shares are checked only when a rebuilt file fails its digest: the
      * file's own check catches any bad share, and the second try, with
      * every share checked first, leaves the bad one out. */
@@ -336,7 +337,10 @@ int rs_rebuild_files(const rs_group_t *g, MPI_Comm comm, const cache_t *c,
             err_clear(e);
         rebuild_try(&x, c, step, need, 1, e);
     }
-    mark_rebuilt(&x, need && e->code == CKPT_OK, e);
+    /* files rebuilt count as there from now on, so that a later rebuild of
+     * the same restore (a rank whose own file failed as it was copied)
+     * reads them as shares */
+    mark_own(&x, need && e->code == CKPT_OK ? RS_MEMBER_OK | RS_NO_NEED : 0, e);
 out:
     rs_free_bufs(x.send, g->s + g->k * (g->k + g->m));
     free(x.chosen);
