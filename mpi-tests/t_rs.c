@@ -261,18 +261,24 @@ static void damaged_own(const char *name, int lost)
 static void test_damaged_own_file(void) { damaged_own("rsdamaged", -1); }
 static void test_lost_and_damaged_survivor(void) { damaged_own("rsdamaged2", 1); }
 
+/* A job `name` with a file:// storage tier at `store`: step 1 saved and
+ * committed there. */
+static void setup_stored(fixture_t *f, const char *name, const char *store)
+{
+    char extra[900];
+    snprintf(extra, sizeof extra, "storage_url = file://%s\n", tl_dir(store));
+    setup(f, name, extra);
+    save(f, 1);
+    CU_ASSERT_EQUAL(ckpt_wait(f->ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+}
+
 /* Beyond m lost with a file:// storage tier: the step comes from storage. */
 static void test_storage_fallback(void)
 {
     fixture_t f;
     char path[1100];
     struct stat st;
-    char extra[900];
-    snprintf(extra, sizeof extra, "storage_url = file://%s\n",
-             tl_dir("rsstore"));
-    setup(&f, "rsstorage", extra);
-    save(&f, 1);
-    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+    setup_stored(&f, "rsstorage", "rsstore");
     lose(&f, 0);
     lose(&f, 1);
     lose(&f, 2);
@@ -296,12 +302,7 @@ static void test_storage_fallback(void)
 static void test_storage_partly_decodable(void)
 {
     fixture_t f;
-    char extra[900];
-    snprintf(extra, sizeof extra, "storage_url = file://%s\n",
-             tl_dir("rsstore2"));
-    setup(&f, "rsstorage2", extra);
-    save(&f, 1);
-    CU_ASSERT_EQUAL(ckpt_wait(f.ck, 1, CKPT_LEVEL_STORAGE), CKPT_OK);
+    setup_stored(&f, "rsstorage2", "rsstore2");
     lose(&f, 1);
     lose(&f, 2);
     on_rank0(&f, "rm -f %s/node-%d/step-1/parity-0.rs", 3);
