@@ -99,12 +99,14 @@ static void walk_free(walk_t *w)
     free(w->data_at);
 }
 
-static void walk_init(walk_t *w, int fd, const char *path)
+/* hash: this end hashes the stream (not a sender of a checked copy, which
+ * is hashed where it lands). */
+static void walk_init(walk_t *w, int fd, const char *path, int hash)
 {
     memset(w, 0, sizeof *w);
     w->fd = fd;
     w->path = path;
-    w->hash = XXH3_createState();
+    w->hash = hash ? XXH3_createState() : NULL;
     if (w->hash != NULL)
         XXH3_64bits_reset(w->hash);
     for (int k = 0; k < NSLOT; k++)
@@ -197,7 +199,7 @@ static int send_next(MPI_Comm comm, osend_t *s)
                       &sl->req);
     }
     write_piece(o->local_fd, bytes, p, o->local_path, &o->err);
-    if (w->hash && !o->check) /* a checked copy is hashed where it lands */
+    if (w->hash)
         XXH3_64bits_update(w->hash, bytes, p->len);
     w->next++;
     return 1;
@@ -269,7 +271,7 @@ static void recv_plan(MPI_Comm comm, orecv_t *r)
     msg = malloc(len > 0 ? (size_t)len : 1);
     MPI_Recv(msg ? msg : (unsigned char *)&h, msg ? len : (int)sizeof h,
              MPI_BYTE, in->peer, TAG_PLAN, comm, MPI_STATUS_IGNORE);
-    walk_init(&r->w, -1, in->path);
+    walk_init(&r->w, -1, in->path, 1);
     if (msg == NULL || (size_t)len < sizeof h) {
         err_set(&in->err, CKPT_ENOMEM, "out of memory receiving a plan");
         r->refused = 1; /* cannot tell: treat as no data (may then hang) */
@@ -486,7 +488,7 @@ void stream_run(MPI_Comm comm, ostream_t *out, int nout, istream_t *in,
     /* Plans first: they tell the receivers what to expect. */
     for (int k = 0; k < nout; k++) {
         os[k].o = &out[k];
-        walk_init(&os[k].w, out[k].local_fd, out[k].local_path);
+        walk_init(&os[k].w, out[k].local_fd, out[k].local_path, !out[k].check);
         if (!out[k].failed && (make_pieces(&os[k].w, out[k].plan, out[k].chunk) ||
                                (out[k].src_fd >= 0 && alloc_slots(&os[k].w, out[k].chunk))))
             out[k].failed = err_set(&out[k].err, CKPT_ENOMEM,
