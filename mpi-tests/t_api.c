@@ -95,6 +95,8 @@ static void test_bad_config(void)
     expect_config_error("restore_check = never", "restore_check");
     expect_config_error("job = ../etc", "job");
     expect_config_error("cache_dir = relative/dir", "cache_dir");
+    expect_config_error("cache_dir = /tmp/x%d", "cache_dir"); /* only %n */
+    expect_config_error("cache_dir = /tmp/x%", "cache_dir");
     expect_config_error("just words", "key = value");
     /* a node count that maps every node onto itself */
     expect_config_error("ranks_per_node = 2\npartner_distance = 2", "partner_distance");

@@ -189,7 +189,12 @@ static void config_good(void)
     CU_ASSERT_EQUAL(c.keep_local, 5);
     CU_ASSERT_EQUAL(c.upload_block_size_mib, 32);
     CU_ASSERT_EQUAL(c.mode, MODE_WRITEBACK); /* a storage_url implies it */
+    /* %n: the node number, each node a root of its own */
+    CU_ASSERT_EQUAL(load("cache_dir = /ssd/%n/c%n\n", &c, &e), CKPT_OK);
+    CU_ASSERT(config_node_root(&c, 12) == 0 && c.root_per_node);
+    CU_ASSERT_STRING_EQUAL(c.cache_dir, "/ssd/12/c12");
     CU_ASSERT_EQUAL(load("", &c, &e), CKPT_OK);
+    CU_ASSERT(config_node_root(&c, 3) == 0 && !c.root_per_node);
     CU_ASSERT_EQUAL(c.mode, MODE_CACHE);
     CU_ASSERT_EQUAL(c.verbose, 1);
     CU_ASSERT(c.redundancy == REDUNDANCY_PARTNER && c.rs_data == 4 &&

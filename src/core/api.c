@@ -1,4 +1,5 @@
 /* The public API: argument checks, then the module that does the work. */
+#include "adopt.h"
 #include "handle.h"
 #include "level.h"
 #include "safedir.h"
@@ -80,6 +81,9 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     topo_build(&ck->topo, ck->comm, ck->cfg.ranks_per_node,
                ck->cfg.partner_distance,
                ck->cfg.redundancy == REDUNDANCY_PARTNER, e);
+    if (e->code == CKPT_OK && config_node_root(&ck->cfg, ck->topo.node) != 0)
+        err_set(e, CKPT_ECONFIG, "cache_dir: too long once %%n is replaced by "
+                "the node number");
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
     ck->level = USES_RS(ck) ? &level_rs : &level_partner;
@@ -98,6 +102,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
         ck->cache.reaper = reaper_start();
         cache_clean(&ck->cache, &ck->log);
     }
+    adopt_caches(ck);
     report_single(ck);
     if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK ||
         start_writeback(ck) != CKPT_OK)

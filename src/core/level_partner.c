@@ -9,6 +9,7 @@
 #include "partner.h"
 #include "plan.h"
 #include "step.h"
+#include "move.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -57,114 +58,6 @@ static int partner_covered(ckpt_t *ck, const probe_t *p, int losses)
 static int partner_redundant(const ckpt_t *ck)
 {
     return ck->topo.partner >= 0;
-}
-
-/* The plan of a file as its index describes it: the datasets' bytes are
- * DATA, whatever lies between them is META, read from the file now. */
-static int plan_from_index(plan_t *pl, int fd, const mf_entry_t *x,
-                           const char *path, ckpt_err_t *e)
-{
-    const rf_index_t *idx = x->idx;
-    seg_t *segs = calloc((size_t)idx->n + 1, sizeof *segs);
-    int n = 0;
-    if (segs == NULL)
-        return err_set(e, CKPT_ENOMEM, "out of memory planning %s", path);
-    for (int i = 0; i < idx->n; i++) {
-        uint64_t len = idx->d[i].count * type_size((ckpt_type_t)idx->d[i].type);
-        if (len > 0)
-            segs[n++] = (seg_t){.off = idx->d[i].off, .len = len, .kind = SEG_DATA};
-    }
-    plan_build(pl, fd, x->size, segs, n, path, e);
-    free(segs);
-    return e->code;
-}
-
-/* A stream to `peer` of the file `x` of `rank` (with its index), checked
- * against its digest as it is read. */
-static void open_source(ckpt_t *ck, int64_t step, int peer, int rank,
-                        const mf_entry_t *x, ostream_t *o, plan_t *pl, char *path)
-{
-    ckpt_err_t e = {0};
-    o->peer = peer;
-    o->chunk = stream_chunk(topo_fan_in(&ck->topo, peer));
-    cache_rank_path(&ck->cache, step, rank, 0, path, PATH_MAX);
-    o->src_fd = open(path, O_RDONLY | O_CLOEXEC);
-    o->src_path = path;
-    o->local_fd = -1;
-    o->plan = pl;
-    o->idx = x->idx;
-    o->check = 1;
-    o->expect = x->digest;
-    if (o->src_fd < 0 || x->idx == NULL ||
-        plan_from_index(pl, o->src_fd, x, path, &e) != CKPT_OK)
-        o->failed = 1;
-}
-
-static void close_sources(ostream_t *o, plan_t *pl, int n)
-{
-    for (int k = 0; k < n; k++) {
-        if (o[k].src_fd >= 0)
-            close(o[k].src_fd);
-        plan_free(&pl[k]);
-    }
-}
-
-/* One file moved between nodes: whose it is (rank), the rank at the other
- * end (peer), and its entry: given with its index (x.idx) when sent, filled
- * in when received, with the index as the sender named it in idx. */
-typedef struct move {
-    int peer, rank;
-    mf_entry_t x;
-    rf_index_t idx;
-} move_t;
-
-/* Streams files: this rank sends `send` and receives `recv` into its own
- * node directory, where the received files are renamed into place. */
-static int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
-                      move_t *recv, int nrecv, ckpt_err_t *e)
-{
-    ostream_t *o = calloc((size_t)nsend + 1, sizeof *o);
-    istream_t *in = calloc((size_t)nrecv + 1, sizeof *in);
-    plan_t *pl = calloc((size_t)nsend + 1, sizeof *pl);
-    char (*paths)[PATH_MAX] = calloc((size_t)(nsend + 2 * nrecv) + 1, PATH_MAX);
-    char dir[PATH_MAX];
-    if (!o || !in || !pl || !paths) {
-        err_set(e, CKPT_ENOMEM, "out of memory moving files");
-        goto out; /* the peers then see MPI errors: memory is gone anyway */
-    }
-    cache_step_dir(&ck->cache, step, dir, sizeof dir);
-    if (nrecv > 0)
-        fio_mkdirs(dir, e);
-    for (int k = 0; k < nsend; k++)
-        open_source(ck, step, send[k].peer, send[k].rank, &send[k].x, &o[k],
-                    &pl[k], paths[k]);
-    for (int k = 0; k < nrecv; k++) {
-        cache_rank_path(&ck->cache, step, recv[k].rank, 1, paths[nsend + k], PATH_MAX);
-        in[k] = (istream_t){.peer = recv[k].peer, .path = paths[nsend + k]};
-    }
-    stream_run(ck->comm, o, nsend, in, nrecv, NULL, NULL);
-    close_sources(o, pl, nsend);
-    for (int k = 0; k < nrecv; k++) {
-        char *final = paths[nsend + nrecv + k];
-        recv[k].x = (mf_entry_t){.rank = recv[k].rank, .size = in[k].size,
-                                 .digest = in[k].digest};
-        recv[k].idx = in[k].idx;
-        cache_rank_path(&ck->cache, step, recv[k].rank, 0, final, PATH_MAX);
-        if (in[k].err.code != CKPT_OK) {
-            err_set(e, in[k].err.code, "%s", in[k].err.msg);
-            unlink(in[k].path);
-        } else if (e->code == CKPT_OK && rename(in[k].path, final) != 0) {
-            err_sys(e, errno, "rename %s", in[k].path);
-        }
-    }
-    if (nrecv > 0 && e->code == CKPT_OK)
-        fio_fsync_dir(dir, e);
-out:
-    free(o);
-    free(in);
-    free(pl);
-    free(paths);
-    return e->code;
 }
 
 /* Which clients need their copy sent (each tells its partner `need`):
@@ -283,10 +176,9 @@ static int stream_from_partner(ckpt_t *ck, probe_t *p, int need, regcopy_t *own,
     if ((ns = clients_in_need(ck, p, need, send, e)) < 0)
         goto out;
     for (int k = 0; k < ns; k++)
-        open_source(ck, p->step, send[k].peer, send[k].rank, &send[k].x, &o[k],
-                    &pl[k], paths[k]);
+        move_source(ck, p->step, &send[k], &o[k], &pl[k], paths[k]);
     stream_run(ck->comm, o, ns, &in, need, own ? regcopy_step : NULL, own);
-    close_sources(o, pl, ns);
+    move_close(o, pl, ns);
     rankfile_index_free(&in.idx);
     /* where this rank's own file failed, its MANIFEST names the same bytes */
     if (need && in.err.code == CKPT_OK && p->have_local && in.digest != p->own.digest)

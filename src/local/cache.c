@@ -171,6 +171,37 @@ static void clean_step_tmp(const char *dirpath)
     closedir(dir);
 }
 
+/* The rank of "rank-<r>.h5", or -1. */
+static int64_t parse_rank_name(const char *name)
+{
+    char base[NAME_MAX + 1];
+    size_t n = strlen(name);
+    if (n < 4 || n > NAME_MAX || strcmp(name + n - 3, ".h5") != 0)
+        return -1;
+    memcpy(base, name, n - 3);
+    base[n - 3] = '\0';
+    return parse_numbered(base, "rank-");
+}
+
+void cache_prune_step(const cache_t *c, int64_t step,
+                      int (*listed)(void *ctx, int rank), void *ctx)
+{
+    char dirpath[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+    struct dirent *d;
+    DIR *dir;
+    cache_step_dir(c, step, dirpath, sizeof dirpath);
+    if ((dir = opendir(dirpath)) == NULL)
+        return;
+    while ((d = readdir(dir)) != NULL) {
+        int64_t r = parse_rank_name(d->d_name);
+        if (r >= 0 && r <= INT32_MAX && !listed(ctx, (int)r)) {
+            snprintf(path, sizeof path, "%s/%s", dirpath, d->d_name);
+            unlink(path);
+        }
+    }
+    closedir(dir);
+}
+
 void cache_clean(const cache_t *c, const ckpt_log_t *lg)
 {
     char path[PATH_MAX];  /* node_dir is shorter by 512, a name at most 255 */
@@ -249,6 +280,22 @@ static int discard(cache_t *c, int64_t step, int spares, ckpt_err_t *e)
         return e->code;
     if (spares)
         keep_spares(c, gone);
+    reaper_add(c->reaper, gone);
+    return CKPT_OK;
+}
+
+int cache_retire_node(cache_t *c, const char *cache_dir, const char *job,
+                      int node, ckpt_err_t *e)
+{
+    char dir[PATH_MAX], gone[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/%s/node-%d", cache_dir, job, node);
+    snprintf(gone, sizeof gone, "%s/discard-node-%d-%d-%u", c->node_dir, node,
+             (int)getpid(), c->discards++);
+    if (rename(dir, gone) != 0)
+        return errno == ENOENT ? CKPT_OK : err_sys(e, errno, "discard %s", dir);
+    snprintf(dir, sizeof dir, "%s/%s", cache_dir, job);
+    if (fio_fsync_dir(dir, e) != CKPT_OK || fio_fsync_dir(c->node_dir, e) != CKPT_OK)
+        return e->code;
     reaper_add(c->reaper, gone);
     return CKPT_OK;
 }

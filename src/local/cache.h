@@ -44,6 +44,11 @@ int64_t cache_newest_step(const cache_t *c, int64_t bound);
  * temporary files, discarded steps. Run by one rank per node. */
 void cache_clean(const cache_t *c, const ckpt_log_t *lg);
 
+/* Removes the rank files of a step that listed(ctx, rank) says its
+ * MANIFEST does not list (left there by another layout). */
+void cache_prune_step(const cache_t *c, int64_t step,
+                      int (*listed)(void *ctx, int rank), void *ctx);
+
 /* Removes a step: an atomic rename to discard-* (the step is complete or
  * gone, never half-deleted), then removal by the reaper, or at once without
  * one. Leftover discard-* directories are removed by cache_clean. */
@@ -51,6 +56,12 @@ int cache_discard_step(cache_t *c, int64_t step, ckpt_err_t *e);
 /* Moves the spare of the file whose temporary name is `path` (a file of a
  * step retention removed) to `path`, to be rewritten in place; -1 if none. */
 int cache_take_spare(const cache_t *c, const char *path);
+
+/* Discards another node directory of the same root (`node-<node>`, left
+ * by another layout of the job) like a step: renamed into this node's
+ * directory as discard-*, then removed by the reaper. */
+int cache_retire_node(cache_t *c, const char *cache_dir, const char *job,
+                      int node, ckpt_err_t *e);
 
 /* Discards `step` and every later complete step (cache_discard_step). */
 int cache_discard_from(cache_t *c, int64_t step, const ckpt_log_t *lg,

@@ -86,10 +86,37 @@ static int p_job(ckpt_config_t *c, const char *k, const char *v, const char *o,
 static int p_cache_dir(ckpt_config_t *c, const char *k, const char *v,
                        const char *o, ckpt_err_t *e)
 {
+    const char *pct = v;
     if (v[0] != '/' || strlen(v) >= sizeof c->cache_dir)
         return bad(e, o, k, "an absolute path");
+    /* "%n" is the node number (each emulated node a disk of its own); no
+     * other '%' is taken, so a later escape cannot change what a path
+     * written today means. */
+    while ((pct = strchr(pct, '%')) != NULL)
+        if (*++pct != 'n')
+            return bad(e, o, k, "an absolute path whose only '%' is in \"%n\"");
     snprintf(c->cache_dir, sizeof c->cache_dir, "%s", v);
     return CKPT_OK;
+}
+
+int config_node_root(ckpt_config_t *c, int node)
+{
+    char out[sizeof c->cache_dir];
+    size_t n = 0;
+    for (const char *p = c->cache_dir; *p; p++) {
+        int w = p[0] == '%' && p[1] == 'n'
+                    ? snprintf(out + n, sizeof out - n, "%d", node)
+                    : snprintf(out + n, sizeof out - n, "%c", *p);
+        if (w < 0 || (size_t)w >= sizeof out - n)
+            return -1;
+        n += (size_t)w;
+        if (p[0] == '%') {
+            p++;
+            c->root_per_node = 1;
+        }
+    }
+    memcpy(c->cache_dir, out, n + 1);
+    return 0;
 }
 
 /* A size in MiB: "16", "16M", "16MiB"; Azure allows blocks up to 4000 MiB. */

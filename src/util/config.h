@@ -14,6 +14,7 @@ enum { CHECK_INLINE = 0, CHECK_FIRST = 1 };
 typedef struct ckpt_config {
     char job[CKPT_NAME_MAX + 1];
     char cache_dir[PATH_MAX - 1024]; /* leaves room for the layout below it */
+    int root_per_node;    /* cache_dir held "%n": each node has its own root */
     int ranks_per_node;   /* 0: detect shared-memory nodes */
     int redundancy;       /* REDUNDANCY_* */
     int partner_distance; /* partner node = (n + d) mod nodes */
@@ -38,6 +39,10 @@ typedef struct ckpt_config {
 /* Fill cfg from defaults, then the file at path (may be NULL), then the
  * environment. An unknown key or a bad value is CKPT_ECONFIG naming it. */
 int config_load(ckpt_config_t *cfg, const char *path, ckpt_err_t *e);
+
+/* Replaces "%n" in cache_dir by the node number (after the topology is
+ * known); -1 if the path gets too long. */
+int config_node_root(ckpt_config_t *cfg, int node);
 
 /* 1 if s is 1..255 characters of [A-Za-z0-9._-] and not "." or "..": a
  * region name, a data set inside an HDF5 file. */

@@ -1,0 +1,19 @@
+/* Caches left by another layout of the job, adopted at init. Private to
+ * src/core/. */
+#ifndef CKPT_ADOPT_H
+#define CKPT_ADOPT_H
+
+#include "handle.h"
+
+/* Collective. Where a node's own root (cache_dir with "%n", or real nodes)
+ * holds another layout's files (node-<k> directories of other numbers, or
+ * a MANIFEST of another node count), the newest step whose every rank file
+ * some node holds is placed as this layout wants it: each rank's own file
+ * on its node, its copy on its partner's; a node that holds a file links
+ * it, the others receive it over MPI from a node that holds it, each file
+ * checked against its digest on the way. The old directories are then
+ * discarded. A failure leaves the caches as they were (warned) and is not
+ * an error of the init: the restore then finds less in the caches. */
+void adopt_caches(ckpt_t *ck);
+
+#endif
