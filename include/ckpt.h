@@ -51,6 +51,15 @@ int ckpt_init(MPI_Comm comm, const char *config_path, ckpt_t **ck);
 int ckpt_finalize(ckpt_t **ck);
 int ckpt_protect(ckpt_t *ck, const char *name, void *buf, size_t count,
                  ckpt_type_t type);
+/* This rank holds elements [offset, offset + count) of a global 1-D array of global_count
+ * elements called name; the slices of all ranks tile the array exactly once (checked at
+ * save). Restorable with any number of ranks, each declaring its own new slice. */
+int ckpt_protect_global(ckpt_t *ck, const char *name, void *buf, size_t count,
+                        ckpt_type_t type, uint64_t offset, uint64_t global_count);
+/* Every rank holds the same contents (e.g. data-parallel weights). Stored once per step,
+ * not once per rank: each rank writes about 1/N of it. Restored on every rank. */
+int ckpt_protect_replicated(ckpt_t *ck, const char *name, void *buf, size_t count,
+                            ckpt_type_t type);
 int ckpt_unprotect(ckpt_t *ck, const char *name);
 int ckpt_save(ckpt_t *ck, int64_t step);
 int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored);

@@ -16,4 +16,20 @@
  * an error of the init: the restore then finds less in the caches. */
 void adopt_caches(ckpt_t *ck);
 
+/* The MANIFEST of step-<step> in node-<dir> of this node's root, if it is
+ * this job's for that step and of `nranks` ranks (any if 0), without RS
+ * parity: CKPT_ENOENT otherwise (m then holds nothing to free). */
+int adopt_read(const ckpt_t *ck, int dir, int64_t step, int nranks,
+               manifest_t *m, ckpt_err_t *e);
+
+/* Collective, before this layout saves the step of ck->other again:
+ * each leader moves its own directory's step of the other save (the same
+ * step-<S> name) to node-<nodes + node> of its root, where the next init
+ * finds it if this save does not complete. */
+int adopt_park(ckpt_t *ck, ckpt_err_t *e);
+
+/* Drops ck->other; with `retire`, after a save in this layout, leaders
+ * discard the other node directories of their root that held it. */
+void adopt_forget_other(ckpt_t *ck, int retire);
+
 #endif

@@ -5,6 +5,7 @@
 #include "safedir.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     ckpt_err_t *e = &ck->err;
     ck->comm = MPI_COMM_NULL;
     ck->topo.node_comm = MPI_COMM_NULL;
+    ck->other.step = -1;
     if (MPI_Comm_dup(comm, &ck->comm) != MPI_SUCCESS)
         return err_set(e, CKPT_EMPI, "MPI_Comm_dup failed");
     MPI_Comm_set_errhandler(ck->comm, MPI_ERRORS_RETURN);
@@ -118,6 +120,8 @@ static void free_handle(ckpt_t *ck)
     rs_group_free(&ck->rs);
     topo_free(&ck->topo);
     region_set_free(&ck->regions);
+    region_set_free(&ck->stored);
+    adopt_forget_other(ck, 0);
     if (ck->comm != MPI_COMM_NULL)
         MPI_Comm_free(&ck->comm);
     free(ck);
@@ -164,24 +168,53 @@ int ckpt_finalize(ckpt_t **ck)
     return rc;
 }
 
-int ckpt_protect(ckpt_t *ck, const char *name, void *buf, size_t count,
-                 ckpt_type_t type)
+/* The checks every kind of region shares; name is checked before it is
+ * copied into r. */
+static int protect(ckpt_t *ck, const char *name, region_t *r)
 {
     if (ck == NULL)
         return CKPT_EINVAL;
     if (name == NULL || !config_valid_name(name))
         return invalid(ck, "bad region name '%s': use 1..255 characters of "
                        "[A-Za-z0-9._-]", name ? name : "(null)");
-    if (type_size(type) == 0)
+    snprintf(r->name, sizeof r->name, "%s", name);
+    if (type_size(r->type) == 0)
         return invalid(ck, "region '%s': unknown type", name);
-    if (buf == NULL && count > 0)
+    if (r->buf == NULL && r->count > 0)
         return invalid(ck, "region '%s': NULL buffer with a non-zero count", name);
-    if (count > SIZE_MAX / type_size(type))
+    if (r->count > SIZE_MAX / type_size(r->type))
         return invalid(ck, "region '%s': count overflows the address space", name);
+    if (r->goff > r->gcount || r->count > r->gcount - r->goff)
+        return invalid(ck, "region '%s': the slice [offset, offset + count) "
+                       "lies outside the global array", name);
     err_clear(&ck->err);
-    if (region_put(&ck->regions, name, buf, count, type) != CKPT_OK)
+    if (region_put(&ck->regions, r) != CKPT_OK)
         return err_set(&ck->err, CKPT_ENOMEM, "out of memory protecting '%s'", name);
     return CKPT_OK;
+}
+
+int ckpt_protect(ckpt_t *ck, const char *name, void *buf, size_t count,
+                 ckpt_type_t type)
+{
+    region_t r = {.buf = buf, .count = count, .type = type,
+                  .kind = REGION_PRIVATE, .gcount = count};
+    return protect(ck, name, &r);
+}
+
+int ckpt_protect_global(ckpt_t *ck, const char *name, void *buf, size_t count,
+                        ckpt_type_t type, uint64_t offset, uint64_t global_count)
+{
+    region_t r = {.buf = buf, .count = count, .type = type, .kind = REGION_GLOBAL,
+                  .goff = offset, .gcount = global_count};
+    return protect(ck, name, &r);
+}
+
+int ckpt_protect_replicated(ckpt_t *ck, const char *name, void *buf, size_t count,
+                            ckpt_type_t type)
+{
+    region_t r = {.buf = buf, .count = count, .type = type,
+                  .kind = REGION_REPLICATED, .gcount = count};
+    return protect(ck, name, &r);
 }
 
 int ckpt_unprotect(ckpt_t *ck, const char *name)
@@ -203,6 +236,28 @@ int ckpt_save(ckpt_t *ck, int64_t step)
     return save_step(ck, step);
 }
 
+/* A step restored from another rank count's save is saved again at once,
+ * in this layout, from the buffers just filled and checked: then it is
+ * redundant here (and a later save of it supersedes the old files, which
+ * are discarded). If that save fails, the restore still succeeded: the
+ * data is in the buffers, and the step is not in the caches (warned). */
+static int save_reshaped(ckpt_t *ck)
+{
+    int64_t step = ck->other.step;
+    if (adopt_park(ck, &ck->err) == CKPT_OK && save_step(ck, step) == CKPT_OK) {
+        adopt_forget_other(ck, 1);
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " saved again on %d ranks",
+                step, ck->nranks);
+    } else {
+        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
+                " was restored but not saved again on %d ranks: %s", step,
+                ck->nranks, ck->err.msg);
+        adopt_forget_other(ck, 0);
+    }
+    err_clear(&ck->err);
+    return CKPT_OK;
+}
+
 int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)
 {
     if (ck == NULL)
@@ -210,7 +265,9 @@ int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)
     if (agree_args(ck, step >= 0 || step == CKPT_LATEST,
                    "ckpt_restore needs a step >= 0 or CKPT_LATEST") != CKPT_OK)
         return ck->err.code;
-    return restore_step(ck, step, restored);
+    if (restore_step(ck, step, restored) != CKPT_OK || !ck->other.restored)
+        return ck->err.code;
+    return save_reshaped(ck);
 }
 
 int ckpt_latest(ckpt_t *ck, int64_t *step)

@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "config.h"
 #include "error.h"
+#include "held.h"
 #include "log.h"
 #include "manifest.h"
 #include "region.h"
@@ -26,11 +27,14 @@ struct ckpt {
     rs_group_t rs;        /* redundancy = rs: this rank's group */
     const struct level_ops *level; /* the cache level redundancy = chose */
     cache_t cache;        /* this rank's node directory */
-    region_set_t regions;
+    region_set_t regions; /* as protected */
+    region_set_t stored;  /* as this rank stores them (shape.c): a
+                             replicated region is a slice of it */
     ckpt_log_t log;
     ckpt_err_t err;       /* the last outcome on this rank */
     wb_t wb;              /* the STORAGE level */
     double storage_read_s; /* the last restore's storage read phase, seconds */
+    other_save_t other;   /* a save of another rank count (adopt.c) */
     uint64_t last_generation; /* the newest save seen: new ones are larger */
 };
 

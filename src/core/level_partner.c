@@ -114,7 +114,7 @@ static int place_regions(void *ctx, const rf_index_t *idx, const plan_t *pl,
                          unsigned char **dst, ckpt_err_t *e)
 {
     placing_t *pc = ctx;
-    region_set_t *rs = &pc->ck->regions;
+    region_set_t *rs = &pc->ck->stored;
     char *used = calloc((size_t)rs->n + 1, 1);
     uint64_t end = 0;
     int ndata = 0, nonempty = 0, ok = used != NULL;

@@ -40,7 +40,7 @@ void move_source(ckpt_t *ck, int64_t step, const move_t *m, ostream_t *o,
         snprintf(path, PATH_MAX, "%s", m->from);
     else
         cache_rank_path(&ck->cache, step, m->rank, 0, path, PATH_MAX);
-    o->src_fd = open(path, O_RDONLY | O_CLOEXEC);
+    o->src_fd = fio_open_read(path); /* a regular file, never a FIFO */
     o->src_path = path;
     o->local_fd = -1;
     o->plan = pl;
@@ -90,6 +90,7 @@ int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
                                  .digest = in[k].digest};
         recv[k].idx = in[k].idx;
         cache_rank_path(&ck->cache, step, recv[k].rank, 0, final, PATH_MAX);
+        recv[k].failed = in[k].err.code != CKPT_OK;
         if (in[k].err.code != CKPT_OK) {
             err_set(e, in[k].err.code, "%s", in[k].err.msg);
             unlink(in[k].path);

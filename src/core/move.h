@@ -19,6 +19,7 @@ typedef struct move {
     mf_entry_t x;
     rf_index_t idx;
     const char *from;
+    int failed;    /* out, received: the file did not arrive whole */
 } move_t;
 
 /* A stream to m->peer of m's file (with its index), which the receiver
@@ -29,7 +30,8 @@ void move_source(ckpt_t *ck, int64_t step, const move_t *m, ostream_t *o,
 void move_close(ostream_t *o, plan_t *pl, int n);
 
 /* Streams files: this rank sends `send` and receives `recv` into its own
- * node directory, where the received files are renamed into place. */
+ * node directory, where the received files are renamed into place. A pair
+ * of ranks carries at most one file each way per call. */
 int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
                move_t *recv, int nrecv, ckpt_err_t *e);
 

@@ -28,8 +28,8 @@ int listed_and_sized(const ckpt_t *ck, const manifest_t *m, int rank,
 int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
                   ckpt_err_t *e)
 {
-    for (int i = 0; i < ck->regions.n; i++) {
-        const region_t *r = &ck->regions.v[i];
+    for (int i = 0; i < ck->stored.n; i++) {
+        const region_t *r = &ck->stored.v[i];
         const rf_dataset_t *d = rankfile_find(idx, r->name);
         if (d == NULL)
             return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' (%" PRIu64
@@ -42,9 +42,17 @@ int check_regions(ckpt_t *ck, const rf_index_t *idx, int64_t step,
                            ck->rank, r->name, d->count, type_name(d->type),
                            d->count * type_size(d->type), r->count,
                            type_name(r->type), region_bytes(r));
+        if (d->kind != r->kind || d->goff != r->goff || d->gcount != r->gcount)
+            return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' was saved "
+                           "as %s [%" PRIu64 ", +%" PRIu64 ") of %" PRIu64
+                           " but is protected as %s [%" PRIu64 ", +%zu) of %"
+                           PRIu64, ck->rank, r->name, region_kind_name(d->kind),
+                           d->goff, d->count, d->gcount,
+                           region_kind_name(r->kind), r->goff, r->count,
+                           r->gcount);
     }
     for (int i = 0; i < idx->n; i++)
-        if (region_find(&ck->regions, idx->d[i].name) == NULL)
+        if (region_find(&ck->stored, idx->d[i].name) == NULL)
             return err_set(e, CKPT_EMISMATCH, "rank %d: region '%s' (%" PRIu64
                            " bytes) was saved in step %" PRId64
                            " but is not protected", ck->rank, idx->d[i].name,

@@ -6,6 +6,9 @@
  * step seen anywhere, and every copy must prove in its own attributes that
  * it is this job's, step's, rank's and save's before its bytes count. */
 #include "probe.h"
+#include "shape.h"
+#include "adopt.h"
+#include "reshape.h"
 #include "level.h"
 #include "fileio.h"
 #include "manifest.h"
@@ -49,7 +52,9 @@ static uint64_t node_manifest(ckpt_t *ck, int64_t step, manifest_t *m)
     if (!strcmp(m->job, ck->cfg.job) && m->step == step &&
         m->node == ck->topo.node && m->nranks == ck->nranks && m->generation)
         return m->generation;
-    log_msg(&ck->log, LOG_WARN, "%s/" MANIFEST_NAME " is of job '%s' step %"
+    /* another rank count's: expected after a restart at another size */
+    log_msg(&ck->log, m->nranks != ck->nranks ? LOG_INFO : LOG_WARN,
+            "%s/" MANIFEST_NAME " is of job '%s' step %"
             PRId64 " node %d of %d ranks: not used", dir, m->job, m->step,
             m->node, m->nranks);
     manifest_free(m);
@@ -262,7 +267,7 @@ static int copy_regions(ckpt_t *ck, const rf_index_t *idx, const char *path,
                         int verify, int second, int *bad, ckpt_err_t *e)
 {
     regcopy_t c;
-    regcopy_open(&c, &ck->regions, idx, path, verify);
+    regcopy_open(&c, &ck->stored, idx, path, verify);
     return end_copy(ck, &c, 1, second, bad, e);
 }
 
@@ -393,7 +398,7 @@ static int restore_this(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
     log_lap(&ck->log, "restore: index", &t);
     overlap = !first && !ck_all(ck, !need);
     if (!first && !need)
-        regcopy_open(&own, &ck->regions, &idx, path, 1);
+        regcopy_open(&own, &ck->stored, &idx, path, 1);
     if (overlap)
         rc = obtain(ck, p, need, 0, need ? NULL : &own, &stored, e);
     if (!first && !need)
@@ -479,10 +484,36 @@ static int64_t newest_candidate(ckpt_t *ck, int64_t bound, int with_storage)
     return best;
 }
 
+/* Collective: whether the save of another rank count the caches hold is
+ * the one to restore (nothing of this rank count is newer). */
+static int other_first(ckpt_t *ck, int64_t want, int64_t bound)
+{
+    int64_t o = ck->other.step;
+    if (ck->other.n == 0 || (want != CKPT_LATEST && want != o) || o > bound)
+        return 0;
+    return newest_candidate(ck, bound, 1) <= o; /* the newest save of o is it */
+}
+
 int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
 {
     ckpt_err_t *e = &ck->err;
     int64_t bound = want == CKPT_LATEST ? INT64_MAX : want;
+    shape_view(ck, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    if (other_first(ck, want, bound)) {
+        int rc = reshape_restore(ck, e);
+        if (rc == CKPT_OK && restored)
+            *restored = ck->other.step;
+        if (rc == CKPT_OK)
+            ck->other.restored = 1;
+        if (rc != NOT_AVAILABLE)
+            return rc;
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " of %d ranks is not "
+                "recoverable: %s", ck->other.step, ck->other.nranks, e->msg);
+        err_clear(e);
+        adopt_forget_other(ck, 0);
+    }
     for (;;) {
         probe_t p;
         int64_t s = newest_candidate(ck, bound, 1);
@@ -493,6 +524,8 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
             return e->code;
         rc = restore_this(ck, &p, e);
         probe_free(&p);
+        if (rc == CKPT_OK && shape_has_replicated(ck))
+            rc = shape_fill(ck, e);
         if (rc != NOT_AVAILABLE) {
             if (rc == CKPT_OK && restored)
                 *restored = s;

@@ -5,6 +5,7 @@
 #include "level.h"
 #include "fileio.h"
 #include "killpoint.h"
+#include "shape.h"
 #include "plan.h"
 #include "rankfile.h"
 #include "step.h"
@@ -125,7 +126,7 @@ static int save_phases(ckpt_t *ck, save_t *s, ckpt_err_t *e)
     cache_step_dir(&ck->cache, s->step, skel, sizeof skel);
     snprintf(skel + strlen(skel), sizeof skel - strlen(skel),
              "/skeleton-%d" CACHE_TMP_SUFFIX, ck->rank);
-    rankfile_create(skel, &ck->regions, &id, &s->plan, &s->idx, e);
+    rankfile_create(skel, &ck->stored, &id, &s->plan, &s->idx, e);
     unlink(skel);
     if (err_agree(ck->comm, e) != CKPT_OK)
         goto discard;
@@ -204,6 +205,7 @@ int save_step(ckpt_t *ck, int64_t step)
         err_set(e, CKPT_ENOMEM, "out of memory saving step %" PRId64, step);
     new_generation(ck, &s.generation, e);
     wb_before_save(&ck->wb, step);
+    shape_check_save(ck, e);
     saved = err_agree(ck->comm, e) == CKPT_OK && save_phases(ck, &s, e) == CKPT_OK;
     if (saved) {
         int64_t pinned[2];

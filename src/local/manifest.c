@@ -14,10 +14,15 @@
 
 #define MAGIC "ckpt-manifest 3"
 
+/* A slice ends in " <kind> <global offset> <global count>". */
 static void format_region(FILE *f, const rf_dataset_t *d)
 {
-    fprintf(f, "region %s %s %" PRIu64 " %" PRIu64 " %016" PRIx64 "\n", d->name,
+    fprintf(f, "region %s %s %" PRIu64 " %" PRIu64 " %016" PRIx64, d->name,
             type_name(d->type), d->count, d->off, d->checksum);
+    if (d->kind != REGION_PRIVATE)
+        fprintf(f, " %s %" PRIu64 " %" PRIu64, region_kind_name(d->kind), d->goff,
+                d->gcount);
+    fputc('\n', f);
 }
 
 static void format_entry(FILE *f, const mf_entry_t *x, const rf_dataset_t *d,
@@ -169,14 +174,28 @@ static int cmp_rank(const void *a, const void *b)
 /* "region <name> <type> <count> <offset> <checksum>", inside the file. */
 static int parse_region(char *line, uint64_t size, rf_dataset_t *d)
 {
-    char *w[6];
+    char *w[9];
     uint64_t bytes;
-    if (tr_words(line, w, 6) != 0 || strcmp(w[0], "region") != 0 ||
+    int n = 1; /* words: one more than spaces */
+    for (const char *p = line; *p; p++)
+        n += *p == ' ';
+    d->kind = REGION_PRIVATE;
+    d->goff = 0;
+    if (n == 9 && (tr_words(line, w, 9) != 0 ||
+                   (d->kind = region_kind_from_name(w[6])) <= REGION_PRIVATE ||
+                   tr_u64(w[7], INT64_MAX / 8, &d->goff) ||
+                   tr_u64(w[8], INT64_MAX / 8, &d->gcount)))
+        return -1;
+    if ((n != 9 && tr_words(line, w, 6) != 0) || strcmp(w[0], "region") != 0 ||
         !config_valid_name(w[1]) || (d->type = type_from_name(w[2])) < 0 ||
         tr_u64(w[3], INT64_MAX / 8, &d->count) || tr_u64(w[4], INT64_MAX, &d->off) ||
         tr_hex64(w[5], &d->checksum))
         return -1;
     snprintf(d->name, sizeof d->name, "%s", w[1]);
+    if (d->kind == REGION_PRIVATE)
+        d->gcount = d->count;
+    if (d->goff > d->gcount || d->count > d->gcount - d->goff)
+        return -1;
     bytes = d->count * type_size((ckpt_type_t)d->type);
     return d->off <= size && bytes <= size - d->off ? 0 : -1;
 }

@@ -102,10 +102,17 @@ static int create_dataset(hid_t f, const region_t *r, int64_t step,
         put_attr(d, "step", H5T_STD_I64LE, &step) ||
         put_str_attr(d, "ckpt_type", type_name(r->type)))
         goto out;
+    /* A slice says where it lies, so that h5py users can put it together. */
+    if (r->kind != REGION_PRIVATE &&
+        (put_str_attr(d, "ckpt_shape", region_kind_name(r->kind)) ||
+         put_attr(d, "global_offset", H5T_STD_U64LE, &r->goff) ||
+         put_attr(d, "global_count", H5T_STD_U64LE, &r->gcount)))
+        goto out;
     data->len = region_bytes(r);
     data->off = data->len ? (uint64_t)H5Dget_offset(d) : 0;
     *x = (rf_dataset_t){.type = (int)r->type, .count = r->count,
-                        .off = data->off, .checksum = sum};
+                        .off = data->off, .checksum = sum, .kind = r->kind,
+                        .goff = r->goff, .gcount = r->gcount};
     snprintf(x->name, sizeof x->name, "%s", r->name);
     data->src = r->buf;
     data->kind = SEG_DATA;
@@ -230,6 +237,23 @@ static int get_type_attr(hid_t d)
                ? type_from_name(buf) : -1;
 }
 
+/* The shape attributes of a slice; none on a private region. */
+static int get_shape(hid_t d, rf_dataset_t *x)
+{
+    char kind[16];
+    x->kind = REGION_PRIVATE;
+    x->goff = 0;
+    x->gcount = x->count;
+    if (H5Aexists(d, "ckpt_shape") <= 0)
+        return 0;
+    if (get_str_attr(d, "ckpt_shape", kind, sizeof kind) != 0 ||
+        (x->kind = region_kind_from_name(kind)) <= REGION_PRIVATE ||
+        get_attr(d, "global_offset", H5T_NATIVE_UINT64, &x->goff) ||
+        get_attr(d, "global_count", H5T_NATIVE_UINT64, &x->gcount))
+        return -1;
+    return x->goff <= x->gcount && x->count <= x->gcount - x->goff ? 0 : -1;
+}
+
 static int read_dataset(hid_t f, const char *name, rf_dataset_t *x)
 {
     hsize_t dims[2];
@@ -245,7 +269,7 @@ static int read_dataset(hid_t f, const char *name, rf_dataset_t *x)
         haddr_t off = H5Dget_offset(d);
         x->count = dims[0];
         x->off = off == HADDR_UNDEF ? 0 : (uint64_t)off;
-        rc = x->count > 0 && off == HADDR_UNDEF ? -1 : 0;
+        rc = (x->count > 0 && off == HADDR_UNDEF) || get_shape(d, x) ? -1 : 0;
         snprintf(x->name, sizeof x->name, "%s", name);
     }
     if (sp >= 0)

@@ -26,6 +26,8 @@ typedef struct rf_dataset {
     uint64_t count;
     uint64_t off;      /* file offset of the raw bytes */
     uint64_t checksum; /* XXH3-64 of the raw bytes */
+    int kind;          /* REGION_*: a private region, or a slice */
+    uint64_t goff, gcount; /* a slice: [goff, goff + count) of gcount elements */
 } rf_dataset_t;
 
 typedef struct rf_index {

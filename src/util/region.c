@@ -47,10 +47,9 @@ region_t *region_find(region_set_t *rs, const char *name)
     return NULL;
 }
 
-int region_put(region_set_t *rs, const char *name, void *buf, size_t count,
-               ckpt_type_t type)
+int region_put(region_set_t *rs, const region_t *in)
 {
-    region_t *r = region_find(rs, name);
+    region_t *r = region_find(rs, in->name);
     if (r == NULL) {
         if (rs->n == rs->cap) {
             int cap = rs->cap ? 2 * rs->cap : 8;
@@ -61,12 +60,24 @@ int region_put(region_set_t *rs, const char *name, void *buf, size_t count,
             rs->cap = cap;
         }
         r = &rs->v[rs->n++];
-        snprintf(r->name, sizeof r->name, "%s", name);
     }
-    r->buf = buf;
-    r->count = count;
-    r->type = type;
+    *r = *in;
     return CKPT_OK;
+}
+
+static const char *const kind_names[] = {"private", "global", "replicated"};
+
+const char *region_kind_name(int kind)
+{
+    return kind >= 0 && kind <= REGION_REPLICATED ? kind_names[kind] : "?";
+}
+
+int region_kind_from_name(const char *s)
+{
+    for (int k = 0; k <= REGION_REPLICATED; k++)
+        if (strcmp(s, kind_names[k]) == 0)
+            return k;
+    return -1;
 }
 
 int region_del(region_set_t *rs, const char *name)

@@ -1,0 +1,19 @@
+/* A restore at another rank count: the global and replicated regions of a
+ * save that another number of ranks made, read where the caches hold it
+ * (ck->other, from adopt.c) and cut to the slices protected now. Private
+ * to src/core/. */
+#ifndef CKPT_RESHAPE_H
+#define CKPT_RESHAPE_H
+
+#include "handle.h"
+
+/* Collective. One rank on a node that holds each old rank file reads its
+ * datasets, checks each against its checksum before any byte is sent, and
+ * sends every rank the elements its slices need (a replicated region: all
+ * of them). CKPT_OK; NOT_AVAILABLE where a file is missing, damaged or
+ * its slices do not tile their array; CKPT_EMISMATCH if a protected
+ * region is private (it cannot be split) or not in the save as protected
+ * (kind, type, global count); CKPT_ENOMEM, CKPT_EMPI. Agreed. */
+int reshape_restore(ckpt_t *ck, ckpt_err_t *e);
+
+#endif
