@@ -7,7 +7,15 @@
  * exactly what is protected below. A run that is killed and resumed ends
  * with bit-identical weights to one that never stopped.
  *
- *   trainer [-c CONFIG] [-n STEPS] [-k EVERY] [--die-at STEP --die-rank R]
+ * With --elastic the run may restart on another number of ranks: the
+ * weights are replicated (ckpt_protect_replicated: stored once, not once
+ * per rank), Adam's moments are sharded (each rank updates its slice,
+ * ckpt_protect_global, then the weights are gathered), and the samples of
+ * a step are drawn from the step and their index in the global batch, not
+ * from per-rank generators, so nothing private to a rank is left.
+ *
+ *   trainer [-c CONFIG] [-n STEPS] [-k EVERY] [--elastic]
+ *           [--die-at STEP --die-rank R]
  */
 #include <ckpt.h>
 
@@ -79,12 +87,80 @@ static void train_step(model_t *md, int nranks)
     md->loss = sum[DIM] / (BATCH * nranks);
 }
 
+/* The part [*lo, *lo + *len) of n items that rank r of `size` takes. */
+static void split(int n, int size, int r, int *lo, int *len)
+{
+    *lo = r * (n / size) + (r < n % size ? r : n % size);
+    *len = n / size + (r < n % size);
+}
+
+/* --elastic: sample s of step `iter` of the global batch (BATCH per rank
+ * of the first run, 8 ranks), the same whoever draws it. */
+#define GLOBAL_BATCH (8 * BATCH)
+
+static void elastic_step(model_t *md, int rank, int nranks)
+{
+    double grad[DIM + 1] = {0}, x[DIM];
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    int lo, len, *counts = malloc((size_t)nranks * sizeof *counts),
+                 *displs = malloc((size_t)nranks * sizeof *displs);
+    split(GLOBAL_BATCH, nranks, rank, &lo, &len);
+    for (int s = lo; s < lo + len; s++) {
+        uint64_t g = 0x9E3779B97F4A7C15ULL * (uint64_t)(md->iter * GLOBAL_BATCH + s + 1);
+        double y = 0, p = 0;
+        for (int j = 0; j < DIM; j++) {
+            x[j] = next_unit(&g);
+            y += truth(j) * x[j];
+            p += md->w[j] * x[j];
+        }
+        y += 0.01 * next_unit(&g);
+        for (int j = 0; j < DIM; j++)
+            grad[j] += (p - y) * x[j];
+        grad[DIM] += 0.5 * (p - y) * (p - y);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, grad, DIM + 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    md->iter++;
+    split(DIM, nranks, rank, &lo, &len); /* this rank's slice of the moments */
+    for (int j = lo; j < lo + len; j++) {
+        double g = grad[j] / GLOBAL_BATCH;
+        md->m[j] = b1 * md->m[j] + (1 - b1) * g;
+        md->v[j] = b2 * md->v[j] + (1 - b2) * g * g;
+        md->w[j] -= lr * (md->m[j] / (1 - pow(b1, (double)md->iter))) /
+                    (sqrt(md->v[j] / (1 - pow(b2, (double)md->iter))) + eps);
+    }
+    for (int r = 0; r < nranks; r++)
+        split(DIM, nranks, r, &displs[r], &counts[r]);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, md->w, counts, displs,
+                   MPI_DOUBLE, MPI_COMM_WORLD);
+    md->loss = grad[DIM] / GLOBAL_BATCH;
+    free(counts);
+    free(displs);
+}
+
 static uint64_t fnv(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *c = p;
     for (size_t i = 0; i < n; i++)
         h = (h ^ c[i]) * 0x100000001b3ULL;
     return h;
+}
+
+/* --elastic: weights and step replicated, the moments as global slices
+ * (each rank its part of them: only that part is kept up to date). */
+static int protect_elastic(ckpt_t *ck, model_t *md, int rank, int nranks)
+{
+    int lo, len;
+    int rc = ckpt_protect_replicated(ck, "weights", md->w, DIM, CKPT_DOUBLE);
+    split(DIM, nranks, rank, &lo, &len);
+    if (rc == CKPT_OK)
+        rc = ckpt_protect_global(ck, "adam.m", md->m + lo, (size_t)len,
+                                 CKPT_DOUBLE, (uint64_t)lo, DIM);
+    if (rc == CKPT_OK)
+        rc = ckpt_protect_global(ck, "adam.v", md->v + lo, (size_t)len,
+                                 CKPT_DOUBLE, (uint64_t)lo, DIM);
+    if (rc == CKPT_OK)
+        rc = ckpt_protect_replicated(ck, "iter", &md->iter, 1, CKPT_INT64);
+    return rc;
 }
 
 static int protect_all(ckpt_t *ck, model_t *md)
@@ -106,30 +182,32 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"steps", required_argument, NULL, 'n'},
         {"every", required_argument, NULL, 'k'}, {"die-at", required_argument, NULL, 'd'},
-        {"die-rank", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+        {"die-rank", required_argument, NULL, 'r'},
+        {"elastic", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
     const char *config = NULL;
     long steps = 100, every = 10, die_at = -1, die_rank = 0;
-    int rank, nranks, rc, c, level = 0;
+    int rank, nranks, rc, c, level = 0, elastic = 0;
     int64_t from = -1;
     model_t md = {0};
     ckpt_t *ck = NULL;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    while ((c = getopt_long(argc, argv, "c:n:k:d:r:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:k:d:r:e", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'n': steps = atol(optarg); break;
         case 'k': every = atol(optarg); break;
         case 'd': die_at = atol(optarg); break;
         case 'r': die_rank = atol(optarg); break;
+        case 'e': elastic = 1; break;
         default: MPI_Finalize(); return 2;
         }
     }
     md.rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(rank + 1);
     rc = ckpt_init(MPI_COMM_WORLD, config, &ck);
     if (rc == CKPT_OK)
-        rc = protect_all(ck, &md);
+        rc = elastic ? protect_elastic(ck, &md, rank, nranks) : protect_all(ck, &md);
     if (rc == CKPT_OK) {
         rc = ckpt_restore(ck, CKPT_LATEST, &from);
         if (rc == CKPT_ENOENT) {
@@ -152,21 +230,30 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rank == 0 && from >= 0)
-        printf("trainer: resumed from step %lld (level %d after refill)\n",
-               (long long)from, level);
+        printf("trainer: resumed from step %lld (level %d after refill) on %d "
+               "ranks, w-hash %016llx\n", (long long)from, level, nranks,
+               (unsigned long long)fnv(md.w, sizeof md.w, 1469598103934665603ULL));
     while (md.iter < steps && rc == CKPT_OK) {
         if (md.iter == die_at && rank == die_rank)
             raise(SIGKILL); /* a node failure, as abrupt as it gets */
-        train_step(&md, nranks);
+        if (elastic)
+            elastic_step(&md, rank, nranks);
+        else
+            train_step(&md, nranks);
         if (md.iter % every == 0)
             rc = ckpt_save(ck, md.iter);
         if (rank == 0 && md.iter % every == 0)
-            printf("trainer: step %lld loss %.6e%s\n", (long long)md.iter,
-                   md.loss, rc == CKPT_OK ? " (checkpoint saved)" : "");
+            printf("trainer: step %lld loss %.6e%s, w-hash %016llx\n",
+                   (long long)md.iter, md.loss,
+                   rc == CKPT_OK ? " (checkpoint saved)" : "",
+                   (unsigned long long)fnv(md.w, sizeof md.w, 1469598103934665603ULL));
     }
     if (rc != CKPT_OK && rank == 0)
         fprintf(stderr, "trainer: save failed: %s\n", ckpt_errmsg(ck));
-    if (rank == 0)
+    if (rank == 0 && elastic)
+        printf("trainer: done: %lld steps, loss %.12e, w[0] %.15e, w[%d] %.15e\n",
+               (long long)md.iter, md.loss, md.w[0], DIM - 1, md.w[DIM - 1]);
+    else if (rank == 0)
         printf("trainer: done: %lld steps, loss %.6e, weights hash %016llx\n",
                (long long)md.iter, md.loss,
                (unsigned long long)fnv(md.m, sizeof md.m,

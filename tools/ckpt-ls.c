@@ -5,6 +5,7 @@
 #include "fileio.h"
 #include "manifest.h"
 #include "rankfile.h"
+#include "region.h"
 #include "smanifest.h"
 #include "storage.h"
 #include "config.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* What the MANIFESTs show of the redundancy a step was saved with. */
@@ -31,6 +33,7 @@ typedef struct {
     int parity;  /* RS parity files found whole */
     int in_storage;
     uint64_t storage_bytes;
+    char shapes[1024]; /* global and replicated regions: "name kind type[count]" */
 } step_info_t;
 
 typedef struct {
@@ -51,10 +54,32 @@ static void usage(FILE *f)
                "AZURE_STORAGE_KEY or\nAZURE_STORAGE_SAS_TOKEN).\n");
 }
 
-static int find_nodes(ls_t *ls)
+static void scan_node(ls_t *ls, const char *root, int node);
+
+/* Every node directory under a root; with "%n" in the root (one root per
+ * node, see ckpt.conf(5)), under each root from node 0 on, while there is
+ * one. Returns the number of node directories found. */
+static int scan_roots(ls_t *ls)
 {
-    ckpt_err_t e = {0};
-    return cache_list_nodes(ls->root, ls->job, &ls->node_ids, &ls->nnodes, &e);
+    ckpt_config_t cfg;
+    int found = 0;
+    for (int k = 0;; k++) {
+        ckpt_err_t e = {0};
+        struct stat st;
+        snprintf(cfg.cache_dir, sizeof cfg.cache_dir, "%s", ls->root);
+        cfg.root_per_node = 0;
+        if (config_node_root(&cfg, k) != 0 || stat(cfg.cache_dir, &st) != 0)
+            break;
+        if (cache_list_nodes(cfg.cache_dir, ls->job, &ls->node_ids, &ls->nnodes,
+                             &e) == CKPT_OK)
+            for (int i = 0; i < ls->nnodes; i++, found++)
+                scan_node(ls, cfg.cache_dir, (int)ls->node_ids[i]);
+        free(ls->node_ids);
+        ls->node_ids = NULL;
+        if (!cfg.root_per_node)
+            break;
+    }
+    return found;
 }
 
 static step_info_t *step_slot(ls_t *ls, int64_t step)
@@ -115,6 +140,38 @@ static int file_ok(const ls_t *ls, const cache_t *c, int64_t step,
     return ok;
 }
 
+/* Whether the shapes text already names region `name`. */
+static int shape_listed(const char *shapes, const char *name)
+{
+    size_t k = strlen(name);
+    for (const char *p = shapes; (p = strstr(p, name)) != NULL; p += k)
+        if ((p == shapes || (p >= shapes + 2 && p[-2] == ',' && p[-1] == ' ')) &&
+            p[k] == ' ')
+            return 1;
+    return 0;
+}
+
+/* The shapes of the step's global and replicated regions, from the
+ * MANIFESTs that list them, each once: "name kind type[global count]". */
+static void note_shapes(step_info_t *s, const manifest_t *m)
+{
+    size_t n = strlen(s->shapes);
+    for (int i = 0; i < m->nd; i++) {
+        const rf_dataset_t *d = &m->d[i];
+        char one[CKPT_NAME_MAX + 64];
+        int len;
+        if (d->kind == REGION_PRIVATE || shape_listed(s->shapes, d->name))
+            continue;
+        len = snprintf(one, sizeof one, "%s%s %s %s[%" PRIu64 "]", n ? ", " : "",
+                       d->name, region_kind_name(d->kind), type_name(d->type),
+                       d->gcount);
+        if (len > 0 && n + (size_t)len < sizeof s->shapes) {
+            memcpy(s->shapes + n, one, (size_t)len + 1);
+            n += (size_t)len;
+        }
+    }
+}
+
 static void scan_step(ls_t *ls, const cache_t *c, int64_t step)
 {
     char dir[PATH_MAX];
@@ -137,6 +194,7 @@ static void scan_step(ls_t *ls, const cache_t *c, int64_t step)
         s->copies = calloc((size_t)m.nranks, sizeof *s->copies);
         s->ranks = m.nranks;
     }
+    note_shapes(s, &m);
     for (int i = 0; i < m.n; i++) {
         const mf_entry_t *x = &m.e[i];
         int good = x->kind != MF_CODED && file_ok(ls, c, step, x);
@@ -160,13 +218,13 @@ static void scan_step(ls_t *ls, const cache_t *c, int64_t step)
     manifest_free(&m);
 }
 
-static void scan_node(ls_t *ls, int node)
+static void scan_node(ls_t *ls, const char *root, int node)
 {
     ckpt_err_t e = {0};
     int64_t *steps;
     cache_t c;
     int n;
-    cache_init(&c, ls->root, ls->job, node);
+    cache_init(&c, root, ls->job, node);
     if (cache_list_steps(&c, 0, &steps, &n, &e) != CKPT_OK)
         return;
     for (int i = 0; i < n; i++)
@@ -280,13 +338,13 @@ static void print(const ls_t *ls)
                    "\"recoverable\": %s, \"ranks_two_copies\": %d, "
                    "\"ranks_one_copy\": %d, \"ranks_no_copy\": %d, \"damaged\": %d, "
                    "\"in_storage\": %s, \"storage_bytes\": %" PRIu64 ", "
-                   "\"scheme\": \"%s\", \"parity_files\": %d}",
+                   "\"scheme\": \"%s\", \"parity_files\": %d, \"shapes\": \"%s\"}",
                    i ? "," : "", s->step, s->nodes_seen, s->nodes_complete,
                    s->ranks, s->bytes, state,
                    none && !s->in_storage && s->scheme != SCHEME_RS ? "false"
                                                                     : "true",
                    two, one, none, s->damaged, s->in_storage ? "true" : "false",
-                   s->storage_bytes, scheme_names[s->scheme], s->parity);
+                   s->storage_bytes, scheme_names[s->scheme], s->parity, s->shapes);
         else {
             char damaged[16] = "";
             if (ls->verify)
@@ -295,6 +353,8 @@ static void print(const ls_t *ls)
                    "%6d %7s %s\n", s->step, s->nodes_seen, s->ranks, s->bytes,
                    state, scheme_names[s->scheme], two, one, none, s->parity,
                    s->in_storage ? "yes" : "-", damaged);
+            if (s->shapes[0])
+                printf("%8s shapes: %s\n", "", s->shapes);
         }
     }
     if (ls->json)
@@ -332,12 +392,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckpt-ls: %s\n", err.msg);
         return 2;
     }
-    if (ls.root && find_nodes(&ls) != 0 && ls.storage == NULL) {
+    if (ls.root && scan_roots(&ls) == 0 && ls.storage == NULL) {
         fprintf(stderr, "ckpt-ls: no job '%s' under %s\n", ls.job, ls.root);
         return 1;
     }
-    for (int i = 0; i < ls.nnodes; i++)
-        scan_node(&ls, (int)ls.node_ids[i]);
     if (ls.storage && (damaged = scan_storage(&ls)) < 0)
         return 1;
     if (ls.nsteps > 1) /* ls.steps is NULL when nothing was found */
