@@ -5,6 +5,7 @@
  * element while r < count % n), shifted by SHIFT ranks.
  *   t_shapes CONF save FIRST LAST GCOUNT WCOUNT [private]
  *   t_shapes CONF check GCOUNT WCOUNT STEP [private]    restore, compare
+ *   t_shapes CONF check-save GCOUNT WCOUNT STEP NEXT     and then save NEXT
  *   t_shapes CONF expect-save GCOUNT WCOUNT CASE        the save is EINVAL:
  *        CASE gap | overlap | differ | names
  *   t_shapes CONF expect-restore GCOUNT WCOUNT CODE [private]
@@ -140,7 +141,8 @@ int main(int argc, char **argv)
         goto out;
     j.gcount = strtoull(argv[!strcmp(mode, "save") ? 5 : 3], NULL, 10);
     j.wcount = strtoull(argv[!strcmp(mode, "save") ? 6 : 4], NULL, 10);
-    protect(&j, argc > 7 || (argc > 6 && strcmp(mode, "save")));
+    protect(&j, argc > 7 ? strcmp(mode, "check-save") != 0
+                         : argc > 6 && strcmp(mode, "save") && strcmp(mode, "check-save"));
     if (!strcmp(mode, "save")) {
         for (int64_t s = atoll(argv[3]); s <= atoll(argv[4]); s++) {
             fill(&j, s);
@@ -148,6 +150,10 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(mode, "check")) {
         check(&j, atoll(argv[5]));
+    } else if (!strcmp(mode, "check-save") && argc > 6) {
+        check(&j, atoll(argv[5]));
+        fill(&j, atoll(argv[6]));
+        expect(ckpt_save(j.ck, atoll(argv[6])) == CKPT_OK, "save after the restore");
     } else if (!strcmp(mode, "expect-save")) {
         expect_bad_save(&j, argv[5]);
     } else if (!strcmp(mode, "expect-restore")) {

@@ -16,6 +16,7 @@ typedef struct {
     int lost[4096], nlost;  /* --lose-nodes */
     int block_mib;       /* the writeback handle's upload_block_size */
     int rs_k, rs_m;      /* --rs K,M: the redundant level is RS, not partner */
+    int shapes;          /* --shapes: replicated saves, restores at another size */
     char dir[900];
     unsigned char *buf;
 } bench_t;
@@ -47,5 +48,6 @@ double bench_timed_restore(bench_t *b, ckpt_t *ck, int64_t step,
 int cache_bench(bench_t *b);
 int storage_bench(bench_t *b);
 int scale_bench(bench_t *b);
+int shapes_bench(bench_t *b);
 
 #endif

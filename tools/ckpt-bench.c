@@ -28,6 +28,7 @@ static int parse(bench_t *b, int argc, char **argv)
         {"persist-every", required_argument, NULL, 'k'},
         {"lose-nodes", required_argument, NULL, 'L'}, {"csv", no_argument, NULL, 'C'},
         {"out", required_argument, NULL, 'o'}, {"rs", required_argument, NULL, 'R'},
+        {"shapes", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     int c;
@@ -49,6 +50,7 @@ static int parse(bench_t *b, int argc, char **argv)
         case 't': b->steps = atoi(optarg); break;
         case 'k': b->persist_every = atoi(optarg); break;
         case 'C': b->csv = 1; break;
+        case 'H': b->shapes = 1; break;
         case 'o': b->out = optarg; break;
         case 'R':
             if (sscanf(optarg, "%d,%d", &b->rs_k, &b->rs_m) != 2 || b->rs_k < 1 ||
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
     if (parse(&b, argc, argv) != 0) {
         if (b.rank == 0)
             fprintf(stderr, "usage: ckpt-bench [-b BYTES] [-r ROUNDS] "
-                            "[-n RANKS_PER_NODE] [-d DIR] [--rs K,M] [--storage URL "
+                            "[-n RANKS_PER_NODE] [-d DIR] [--rs K,M | --shapes] [--storage URL "
                             "[--scale [--steps S] [--persist-every K] "
                             "[--lose-nodes N,N..] [--csv] [--out PREFIX]]] "
                             "[--json]\n");
@@ -106,8 +108,8 @@ int main(int argc, char **argv)
         rc = 1;
     } else {
         bench_pattern(&b);
-        rc = !b.storage ? cache_bench(&b) : b.scale ? scale_bench(&b)
-                                                    : storage_bench(&b);
+        rc = b.shapes ? shapes_bench(&b) : !b.storage ? cache_bench(&b)
+             : b.scale ? scale_bench(&b) : storage_bench(&b);
     }
     free(b.buf);
     MPI_Finalize();

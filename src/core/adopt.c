@@ -612,38 +612,40 @@ static void keep_other(adopt_t *a, ckpt_err_t *e)
             "global and replicated regions", o->step, o->nranks);
 }
 
-/* Where a node parks its own directory's files of the other save while
- * this layout saves the step again: a node number no node has now, k
- * times the node count above its own. */
-static int park_node(const ckpt_t *ck, int k)
+int adopt_other_level(const ckpt_t *ck)
 {
-    return k * ck->topo.nnodes + ck->topo.node;
+    const other_save_t *o = &ck->other;
+    int level = CKPT_LEVEL_PARTNER;
+    for (int r = 0; r < o->nranks && level > CKPT_LEVEL_NONE; r++) {
+        int first = -1, nodes = 0;
+        for (int i = 0; i < o->n && nodes < 2; i++)
+            if (o->v[i].rank == r && o->v[i].holder != first) {
+                first = nodes == 0 ? o->v[i].holder : first;
+                nodes++;
+            }
+        if (nodes < 2)
+            level = nodes == 1 ? CKPT_LEVEL_LOCAL : CKPT_LEVEL_NONE;
+    }
+    return level;
 }
 
-int adopt_park(ckpt_t *ck, ckpt_err_t *e)
+/* This node's own steps saved by another rank count (superseded). */
+static void discard_other_counts(ckpt_t *ck)
 {
-    char from[PATH_MAX], to[PATH_MAX];
-    manifest_t m;
-    ckpt_err_t me = {0};
-    cache_t park;
-    if (topo_is_leader(&ck->topo) &&
-        adopt_read(ck, ck->topo.node, ck->other.step, 0, &m, &me) == CKPT_OK) {
-        int other = m.nranks != ck->nranks, k = 1;
-        manifest_free(&m);
-        cache_step_dir(&ck->cache, ck->other.step, from, sizeof from);
-        do { /* a directory of that number may hold the step: the next */
-            cache_init(&park, ck->cfg.cache_dir, ck->cfg.job, park_node(ck, k));
-            cache_step_dir(&park, ck->other.step, to, sizeof to);
-        } while (access(to, F_OK) == 0 && ++k < 64);
-        ck->other.park = park_node(ck, k);
-        if (other && k >= 64)
-            err_set(e, CKPT_EIO, "%s: no free node number to park it in", from);
-        if (other && k < 64 && fio_mkdirs(park.node_dir, e) == CKPT_OK &&
-            (rename(from, to) != 0 || fio_fsync_dir(park.node_dir, e) != CKPT_OK ||
-             fio_fsync_dir(ck->cache.node_dir, e) != CKPT_OK) && e->code == CKPT_OK)
-            err_sys(e, errno, "park %s", from);
-    }
-    return err_agree(ck->comm, e);
+    ckpt_err_t e = {0};
+    int64_t *steps = NULL;
+    int n = 0;
+    if (cache_list_steps(&ck->cache, 1, &steps, &n, &e) == CKPT_OK)
+        for (int i = 0; i < n; i++) {
+            manifest_t m;
+            ckpt_err_t me = {0};
+            if (adopt_read(ck, ck->topo.node, steps[i], 0, &m, &me) != CKPT_OK)
+                continue;
+            if (m.nranks != ck->nranks)
+                cache_discard_step(&ck->cache, steps[i], &me);
+            manifest_free(&m);
+        }
+    free(steps);
 }
 
 void adopt_forget_other(ckpt_t *ck, int retire)
@@ -659,12 +661,8 @@ void adopt_forget_other(ckpt_t *ck, int retire)
                               &e) != CKPT_OK)
             log_msg(&ck->log, LOG_WARN, "%s", e.msg);
     }
-    if (retire && topo_is_leader(&ck->topo) && o->park > 0) {
-        ckpt_err_t e = {0};
-        if (cache_retire_node(&ck->cache, ck->cfg.cache_dir, ck->cfg.job,
-                              o->park, &e) != CKPT_OK)
-            log_msg(&ck->log, LOG_WARN, "%s", e.msg);
-    }
+    if (retire && topo_is_leader(&ck->topo))
+        discard_other_counts(ck);
     free(o->v);
     *o = (other_save_t){.step = -1};
 }

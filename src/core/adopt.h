@@ -22,14 +22,13 @@ void adopt_caches(ckpt_t *ck);
 int adopt_read(const ckpt_t *ck, int dir, int64_t step, int nranks,
                manifest_t *m, ckpt_err_t *e);
 
-/* Collective, before this layout saves the step of ck->other again:
- * each leader moves its own directory's step of the other save (the same
- * step-<S> name) to node-<nodes + node> of its root, where the next init
- * finds it if this save does not complete. */
-int adopt_park(ckpt_t *ck, ckpt_err_t *e);
+/* The level of the save of another rank count the caches hold: PARTNER
+ * if every file of it is held on two nodes or more, LOCAL if on one. */
+int adopt_other_level(const ckpt_t *ck);
 
-/* Drops ck->other; with `retire`, after a save in this layout, leaders
- * discard the other node directories of their root that held it. */
+/* Drops ck->other; with `retire`, after a save in this layout (which
+ * supersedes it), leaders discard the other node directories of their
+ * root that held it. */
 void adopt_forget_other(ckpt_t *ck, int retire);
 
 #endif

@@ -236,28 +236,6 @@ int ckpt_save(ckpt_t *ck, int64_t step)
     return save_step(ck, step);
 }
 
-/* A step restored from another rank count's save is saved again at once,
- * in this layout, from the buffers just filled and checked: then it is
- * redundant here (and a later save of it supersedes the old files, which
- * are discarded). If that save fails, the restore still succeeded: the
- * data is in the buffers, and the step is not in the caches (warned). */
-static int save_reshaped(ckpt_t *ck)
-{
-    int64_t step = ck->other.step;
-    if (adopt_park(ck, &ck->err) == CKPT_OK && save_step(ck, step) == CKPT_OK) {
-        adopt_forget_other(ck, 1);
-        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " saved again on %d ranks",
-                step, ck->nranks);
-    } else {
-        log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
-                " was restored but not saved again on %d ranks: %s", step,
-                ck->nranks, ck->err.msg);
-        adopt_forget_other(ck, 0);
-    }
-    err_clear(&ck->err);
-    return CKPT_OK;
-}
-
 int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)
 {
     if (ck == NULL)
@@ -265,9 +243,7 @@ int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)
     if (agree_args(ck, step >= 0 || step == CKPT_LATEST,
                    "ckpt_restore needs a step >= 0 or CKPT_LATEST") != CKPT_OK)
         return ck->err.code;
-    if (restore_step(ck, step, restored) != CKPT_OK || !ck->other.restored)
-        return ck->err.code;
-    return save_reshaped(ck);
+    return restore_step(ck, step, restored);
 }
 
 int ckpt_latest(ckpt_t *ck, int64_t *step)

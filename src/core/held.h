@@ -24,8 +24,6 @@ typedef struct other_save {
     int nranks;
     held_t *v;
     int n;
-    int restored;   /* a restore took it: save it again in this layout */
-    int park;       /* node-<park>: where this node parked its files of it */
 } other_save_t;
 
 #endif

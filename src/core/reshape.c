@@ -19,6 +19,7 @@
 
 #define TAG_SLICE 7401
 #define MSG_MAX (1 << 30) /* bytes a message: MPI counts are ints */
+#define PIECE (1u << 20) /* read and hashed at a time */
 
 /* One dataset of a file of the old save, as its MANIFEST lists it. */
 typedef struct slice {
@@ -243,6 +244,78 @@ static int check_all(reshape_t *x, ckpt_err_t *e)
     return err_agree(ck->comm, e);
 }
 
+static int by_orank(const void *a, const void *b)
+{
+    const slice_t *x = a, *y = b;
+    return (x->orank > y->orank) - (x->orank < y->orank);
+}
+
+static int g_by_name(const void *key, const void *elem)
+{
+    return strcmp(key, (*(region_t *const *)elem)->name);
+}
+
+static int overlap(uint64_t a, uint64_t c, uint64_t b, uint64_t d, uint64_t *lo,
+                   uint64_t *hi);
+
+/* Bytes of old file `orank`'s slices (all[k..end)) that rank n needs. */
+static uint64_t needs(const reshape_t *x, int k, int end, int n)
+{
+    const uint64_t *nd = &x->need[(size_t)n * 2 * (size_t)x->ng];
+    uint64_t sum = 0, lo, hi;
+    for (; k < end; k++) {
+        const slice_t *s = &x->all[k];
+        region_t **g = bsearch(s->name, x->g, (size_t)x->ng, sizeof *x->g, g_by_name);
+        size_t i = g ? (size_t)(g - x->g) : 0;
+        if (g && overlap(s->goff, s->count, nd[2 * i], nd[2 * i + 1], &lo, &hi))
+            sum += (hi - lo) * type_size((*g)->type);
+    }
+    return sum;
+}
+
+/* Readers moved to where the data goes: each old file is read by the rank,
+ * on a node that holds it, whose new slices need most of its bytes (in
+ * 8 -> 4 ranks on the same nodes, each rank reads what it had), ties to
+ * the node that reads least so far. The same on every rank. */
+static int assign_by_need(reshape_t *x)
+{
+    const topo_t *t = &x->ck->topo;
+    other_save_t *o = x->o;
+    int *load = calloc((size_t)t->nnodes + 1, sizeof *load), k = 0, e = 0;
+    if (load == NULL)
+        return -1;
+    qsort(x->all, (size_t)x->nall, sizeof *x->all, by_orank);
+    for (int r = 0; r < o->nranks; r++) {
+        int end = k, best = -1, entry = -1;
+        uint64_t most = 0;
+        for (; end < x->nall && x->all[end].orank == r; end++)
+            ;
+        for (; e < o->n && o->v[e].rank < r; e++)
+            ;
+        for (int i = e; i < o->n && o->v[i].rank == r; i++) {
+            int h = o->v[i].holder;
+            for (int q = t->first[h]; q < t->first[h + 1]; q++) {
+                int rank = t->members[q];
+                uint64_t b = needs(x, k, end, rank);
+                if (best < 0 || b > most ||
+                    (b == most && load[h] < load[o->v[entry].holder])) {
+                    best = rank;
+                    entry = i;
+                    most = b;
+                }
+            }
+        }
+        if (best >= 0) {
+            x->reader[r] = best;
+            x->src[r] = entry;
+            load[o->v[entry].holder]++;
+        }
+        k = end;
+    }
+    free(load);
+    return 0;
+}
+
 /* Posts the messages of bytes [0, len) at buf, in pieces of MSG_MAX. */
 static int post(reshape_t *x, int send, void *buf, uint64_t len, int peer)
 {
@@ -277,18 +350,47 @@ static int overlap(uint64_t a, uint64_t c, uint64_t b, uint64_t d, uint64_t *lo,
     return *lo < *hi;
 }
 
-/* The old slices of region i this rank reads, each checked whole. */
-static int read_slices(reshape_t *x, int i, unsigned char **buf, ckpt_err_t *e)
+/* Reads `len` bytes at `off` of fd into buf in pieces, each hashed while
+ * in the CPU cache: the XXH3-64 of all of them, or an error. */
+static int read_hashed(int fd, unsigned char *buf, uint64_t len, uint64_t off,
+                       const char *path, uint64_t *sum, ckpt_err_t *e)
 {
-    size_t es = type_size(x->g[i]->type);
+    XXH3_state_t *h = XXH3_createState();
+    if (h == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory reading %s", path);
+    XXH3_64bits_reset(h);
+    for (uint64_t at = 0; at < len && e->code == CKPT_OK;) {
+        size_t n = len - at < PIECE ? (size_t)(len - at) : PIECE;
+        if (fio_pread(fd, buf + at, n, off + at, path, e) == CKPT_OK)
+            XXH3_64bits_update(h, buf + at, n);
+        at += n;
+    }
+    *sum = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return e->code;
+}
+
+/* The old slices of region i this rank reads, each checked whole: read
+ * straight into this rank's buffer where it needs the whole slice (own[k]),
+ * else into memory of their own. */
+static int read_slices(reshape_t *x, int i, unsigned char **buf, char *own,
+                       ckpt_err_t *e)
+{
+    const region_t *g = x->g[i];
+    size_t es = type_size(g->type);
+    const uint64_t *me = &x->need[(size_t)x->ck->rank * 2 * (size_t)x->ng + 2 * (size_t)i];
     for (int k = 0; k < x->nall && e->code == CKPT_OK; k++) {
         const slice_t *s = &x->all[k];
         char path[PATH_MAX];
+        uint64_t sum = 0;
         int fd;
-        if (strcmp(s->name, x->g[i]->name) || x->reader[s->orank] != x->ck->rank)
+        if (strcmp(s->name, g->name) || x->reader[s->orank] != x->ck->rank)
             continue;
         old_path(x, s->orank, path);
-        if ((buf[k] = malloc(s->count * es + 1)) == NULL) {
+        own[k] = s->goff >= me[0] && s->goff + s->count <= me[0] + me[1];
+        buf[k] = own[k] ? (unsigned char *)g->buf + (s->goff - me[0]) * es
+                        : malloc(s->count * es + 1);
+        if (buf[k] == NULL) {
             err_set(e, CKPT_ENOMEM, "out of memory reading %s", path);
             break;
         }
@@ -297,37 +399,40 @@ static int read_slices(reshape_t *x, int i, unsigned char **buf, ckpt_err_t *e)
             x->bad[s->orank] = 1;
             break;
         }
-        if (fio_pread(fd, buf[k], s->count * es, s->off, path, e) == CKPT_OK &&
-            XXH3_64bits(buf[k], s->count * es) != s->checksum)
+        if (read_hashed(fd, buf[k], s->count * es, s->off, path, &sum, e) == CKPT_OK &&
+            sum != s->checksum)
             err_set(e, NOT_AVAILABLE, "%s: region '%s' is damaged (checksum)",
                     path, s->name);
-        else if (e->code != CKPT_OK)
+        else if (e->code != CKPT_OK && e->code != CKPT_ENOMEM)
             e->code = NOT_AVAILABLE; /* a read error: this copy is bad */
-        x->bad[s->orank] = e->code != CKPT_OK;
+        x->bad[s->orank] = e->code == NOT_AVAILABLE;
         close(fd);
     }
     return err_agree(x->ck->comm, e);
 }
 
 /* Region i to every rank that needs part of it: receives posted first
- * (old slices in order), then the sends of the slices read here. */
+ * (old slices in order), then the sends of the slices read here (none to
+ * this rank where it read a slice into its own buffer). */
 static int move_region(reshape_t *x, int i, ckpt_err_t *e)
 {
     ckpt_t *ck = x->ck;
     region_t *g = x->g[i];
     size_t es = type_size(g->type), w = 2 * (size_t)x->ng;
     unsigned char **buf = calloc((size_t)x->nall + 1, sizeof *buf);
+    char *own = calloc((size_t)x->nall + 1, 1);
     const uint64_t *me = &x->need[(size_t)ck->rank * w + 2 * (size_t)i];
-    int failed = buf == NULL;
+    int failed = buf == NULL || own == NULL;
     x->nreq = 0;
     if (failed)
         err_set(e, CKPT_ENOMEM, "out of memory moving region '%s'", g->name);
-    if (err_agree(ck->comm, e) != CKPT_OK || read_slices(x, i, buf, e) != CKPT_OK)
+    if (err_agree(ck->comm, e) != CKPT_OK || read_slices(x, i, buf, own, e) != CKPT_OK)
         goto out;
     for (int k = 0; k < x->nall && !failed; k++) {
         const slice_t *s = &x->all[k];
         uint64_t lo, hi;
-        if (!strcmp(s->name, g->name) && overlap(s->goff, s->count, me[0], me[1], &lo, &hi))
+        if (!strcmp(s->name, g->name) && !own[k] &&
+            overlap(s->goff, s->count, me[0], me[1], &lo, &hi))
             failed = post(x, 0, (char *)g->buf + (lo - me[0]) * es, (hi - lo) * es,
                           x->reader[s->orank]);
     }
@@ -338,16 +443,19 @@ static int move_region(reshape_t *x, int i, ckpt_err_t *e)
         for (int r = 0; r < ck->nranks && !failed; r++) {
             const uint64_t *n = &x->need[(size_t)r * w + 2 * (size_t)i];
             uint64_t lo, hi;
-            if (overlap(s->goff, s->count, n[0], n[1], &lo, &hi))
+            if (!(own[k] && r == ck->rank) &&
+                overlap(s->goff, s->count, n[0], n[1], &lo, &hi))
                 failed = post(x, 1, buf[k] + (lo - s->goff) * es, (hi - lo) * es, r);
         }
     }
     if (MPI_Waitall(x->nreq, x->req, MPI_STATUSES_IGNORE) != MPI_SUCCESS || failed)
         err_set(e, CKPT_EMPI, "MPI failed moving region '%s'", g->name);
 out:
-    for (int k = 0; buf && k < x->nall; k++)
-        free(buf[k]);
+    for (int k = 0; buf && own && k < x->nall; k++)
+        if (!own[k])
+            free(buf[k]);
     free(buf);
+    free(own);
     return err_agree(ck->comm, e);
 }
 
@@ -398,13 +506,19 @@ static int reshape_once(reshape_t *x, ckpt_err_t *e)
     else if (rc == -2)
         err_set(e, NOT_AVAILABLE, "step %" PRId64 " of %d ranks: some rank's "
                 "file has no good copy left", x->o->step, x->o->nranks);
+    double t = log_now();
     if (err_agree(ck->comm, e) == CKPT_OK)
         list_mine(x, e);
     if (e->code == CKPT_ECORRUPT || e->code == CKPT_ENOENT)
         e->code = NOT_AVAILABLE;
-    if (gather_slices(x, e) == CKPT_OK && check_all(x, e) == CKPT_OK)
-        for (int i = 0; i < x->ng && e->code == CKPT_OK; i++)
-            move_region(x, i, e);
+    if (gather_slices(x, e) == CKPT_OK && check_all(x, e) == CKPT_OK &&
+        assign_by_need(x) != 0)
+        err_set(e, CKPT_ENOMEM, "out of memory planning the restore");
+    log_lap(&ck->log, "restore: slices listed and checked", &t);
+    for (int i = 0; i < x->ng && err_agree(ck->comm, e) == CKPT_OK; i++) {
+        move_region(x, i, e);
+        log_lap(&ck->log, "restore: a region moved", &t);
+    }
     return e->code;
 }
 

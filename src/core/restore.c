@@ -505,8 +505,6 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
         int rc = reshape_restore(ck, e);
         if (rc == CKPT_OK && restored)
             *restored = ck->other.step;
-        if (rc == CKPT_OK)
-            ck->other.restored = 1;
         if (rc != NOT_AVAILABLE)
             return rc;
         log_msg(&ck->log, LOG_INFO, "step %" PRId64 " of %d ranks is not "
@@ -574,9 +572,21 @@ static int newest_usable(ckpt_t *ck, int own_only, int64_t *step,
                    ck->cfg.job);
 }
 
+/* ck->other is that step: another rank count's save, newest in the caches */
+static int is_other(const ckpt_t *ck, int64_t step)
+{
+    return ck->other.n > 0 && step == ck->other.step;
+}
+
 int query_latest(ckpt_t *ck, int64_t *step)
 {
-    return newest_usable(ck, 0, step, NULL, NULL);
+    int rc = newest_usable(ck, 0, step, NULL, NULL);
+    if (ck->other.n > 0 && (rc == CKPT_ENOENT || (rc == CKPT_OK && *step < ck->other.step))) {
+        err_clear(&ck->err);
+        *step = ck->other.step;
+        return CKPT_OK;
+    }
+    return rc;
 }
 
 int query_complete(ckpt_t *ck, int64_t *step, mf_entry_t *own,
@@ -614,6 +624,10 @@ int query_level(ckpt_t *ck, int64_t step, int *level)
         *level = CKPT_LEVEL_STORAGE;
         return CKPT_OK;
     }
+    if (is_other(ck, step)) {
+        *level = adopt_other_level(ck);
+        return CKPT_OK;
+    }
     if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;
     *level = lowest;
@@ -624,6 +638,13 @@ int wait_partner(ckpt_t *ck, int64_t step)
 {
     int lowest, highest;
     int redundant = ck->level->redundant(ck);
+    /* another rank count's files are not refilled: copied again, they
+     * would still be that layout's */
+    if (is_other(ck, step))
+        return adopt_other_level(ck) >= CKPT_LEVEL_PARTNER ? CKPT_OK
+               : err_set(&ck->err, CKPT_ESTATE, "step %" PRId64 " is held as "
+                         "files of %d ranks, some on one node only: the next "
+                         "save makes a redundant step", step, ck->other.nranks);
     if (cache_level(ck, step, &lowest, &highest) != CKPT_OK)
         return ck->err.code;
     /* two copies (RS: always refilled, so that every lost share is made

@@ -6,6 +6,7 @@
 #include "fileio.h"
 #include "killpoint.h"
 #include "shape.h"
+#include "adopt.h"
 #include "plan.h"
 #include "rankfile.h"
 #include "step.h"
@@ -215,6 +216,8 @@ int save_step(ckpt_t *ck, int64_t step)
                          &ck->log);
         log_msg(&ck->log, LOG_INFO, "saved step %" PRId64 ": %" PRIu64
                 " bytes in %.3f s", step, s.plan.size, log_now() - t0);
+        if (ck->other.n > 0) /* superseded: its old directories go */
+            adopt_forget_other(ck, 1);
     }
     wb_after_save(&ck->wb, saved, step, s.generation, s.plan.size, s.out.digest);
     plan_free(&s.plan);
