@@ -691,6 +691,35 @@ static void index_lines(void)
     }
 }
 
+/* A slice of a global or replicated region: its kind, global offset and
+ * global count after the checksum; inside its array, a known kind. */
+static void index_shapes(void)
+{
+    static const char *const bad[] = {
+        "region g uint64 2 0 0000000000000001 global 9 10\n",   /* past the array */
+        "region g uint64 2 0 0000000000000001 private 0 2\n",   /* not a slice */
+        "region g uint64 2 0 0000000000000001 shard 0 2\n",     /* no such kind */
+        "region g uint64 2 0 0000000000000001 global 4\n",      /* a word short */
+        "region g uint64 2 0 0000000000000001 global 4 10 1\n", /* one too many */
+        "region g uint64 2 0 0000000000000001 global -4 10\n"};
+    char good[] = "region g uint64 2 0 0000000000000001 global 4 10\n"
+                  "region w double 1 8 0000000000000002 replicated 0 1\n";
+    char buf[128];
+    rf_index_t idx;
+    CU_ASSERT_EQUAL_FATAL(manifest_parse_regions(good, sizeof good - 1, 16, &idx), 0);
+    CU_ASSERT_EQUAL_FATAL(idx.n, 2);
+    CU_ASSERT(idx.d[0].kind == REGION_GLOBAL && idx.d[0].goff == 4 &&
+              idx.d[0].gcount == 10 && idx.d[0].count == 2);
+    CU_ASSERT(idx.d[1].kind == REGION_REPLICATED && idx.d[1].gcount == 1);
+    rankfile_index_free(&idx);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t n = strlen(bad[i]);
+        memcpy(buf, bad[i], n);
+        EXPECT(manifest_parse_regions(buf, n, 16, &idx) == -1,
+               "slice line %zu accepted", i);
+    }
+}
+
 static void manifest_absent(void)
 {
     char path[600];
@@ -1149,6 +1178,7 @@ static const struct {
     {"manifest", "good MANIFEST round trip", manifest_good},
     {"manifest", "RS entries: coded files, parity files", manifest_rs},
     {"manifest", "an index sent with a stream", index_lines},
+    {"manifest", "slices of global and replicated regions", index_shapes},
     {"manifest", "truncated", manifest_truncated},
     {"manifest", "bad checksum", manifest_bad_checksum},
     {"manifest", "bad magic", manifest_bad_magic},
