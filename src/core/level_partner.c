@@ -69,7 +69,10 @@ static int clients_in_need(ckpt_t *ck, probe_t *p, int need, move_t *send,
     int *needs = calloc((size_t)t->nclients + 1, sizeof *needs), ns = 0;
     if (needs == NULL)
         err_set(e, CKPT_ENOMEM, "out of memory asking the partner");
-    else if (partner_tell_partner(t, ck->comm, need, needs))
+    /* agreed before any exchange (the caller's allocations too): a rank
+     * that gave up must not leave its partner waiting */
+    if (err_agree(ck->comm, e) == CKPT_OK &&
+        partner_tell_partner(t, ck->comm, need, needs))
         err_set(e, CKPT_EMPI, "MPI failed asking the partner");
     for (int k = 0; e->code == CKPT_OK && k < t->nclients; k++)
         if (needs[k]) {
@@ -211,10 +214,10 @@ static int relist_pairs(ckpt_t *ck, probe_t *p, int own_here, int changed,
     mf_entry_t *mine = calloc((size_t)t->nclients + 2, sizeof *mine);
     move_t up = {.peer = t->partner, .rank = ck->rank, .x = p->own};
     up.x.idx = own_idx;
-    if (!missing || !got || !mine) {
+    if (!missing || !got || !mine)
         err_set(e, CKPT_ENOMEM, "out of memory refilling copies");
+    if (err_agree(ck->comm, e) != CKPT_OK)
         goto out;
-    }
     for (int k = 0; move && k < t->nclients; k++)
         if ((missing[k] = !p->copy_ok[k]))
             got[nr++] = (move_t){.peer = t->clients[k], .rank = t->clients[k]};

@@ -69,10 +69,11 @@ int move_files(ckpt_t *ck, int64_t step, const move_t *send, int nsend,
     plan_t *pl = calloc((size_t)nsend + 1, sizeof *pl);
     char (*paths)[PATH_MAX] = calloc((size_t)(nsend + 2 * nrecv) + 1, PATH_MAX);
     char dir[PATH_MAX];
-    if (!o || !in || !pl || !paths) {
+    if (!o || !in || !pl || !paths)
         err_set(e, CKPT_ENOMEM, "out of memory moving files");
-        goto out; /* the peers then see MPI errors: memory is gone anyway */
-    }
+    /* agreed before any transfer: no peer waits on a rank that gave up */
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto out;
     cache_step_dir(&ck->cache, step, dir, sizeof dir);
     if (nrecv > 0)
         fio_mkdirs(dir, e);
