@@ -87,6 +87,27 @@ damage "$ROOTS/r2/j/node-2/step-2/rank-3.h5"
 run 4 "$S" "$(layout 1)" expect-restore $GC $WC 4 >"$T/last.log" 2>&1
 check "8 -> 4, both copies of rank 3 damaged: CKPT_ENOENT" grep -q "t_shapes: 5 passed, 0 failed" "$T/last.log"
 
+# Every cache lost, 8 -> 6 ranks from storage (file://): each old rank file
+# fetched whole by one rank, checked, indexed, its slices sent on; the
+# fetched files removed afterwards. A damaged object: that step is not
+# recoverable, the older one is.
+rm -rf "$ROOTS" "$T/store" && mkdir -m 700 "$T/store"
+STORE="storage_url = file://$T/store"
+ok "saved on 8 ranks, uploaded" run 8 "$S" "$(CACHE="$ROOTS/r%n" VERBOSE=2 conf j "ranks_per_node = 2" "$STORE")" \
+    save 1 2 $GC $WC
+rm -rf "$ROOTS"
+SCONF=$(CACHE="$ROOTS/r%n" VERBOSE=2 conf j "ranks_per_node = 2" "$STORE")
+ok "every cache lost, 8 -> 6 ranks from storage: restored exactly" run 6 "$S" "$SCONF" check $GC $WC 2
+check "from storage: at STORAGE" grep -q "restored 2 (level 3)" "$T/last.log"
+check "from storage: the slices of 8 ranks" grep -q "slices of 8 ranks in storage" "$T/last.log"
+check "from storage: the fetched files are gone" \
+    bash -c "[ -z \"\$(find '$ROOTS' -name 'import-*')\" ]"
+obj=$(find "$T/store" -path '*step-2*node-1*' -type f | head -1)
+printf '\xa5' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
+rm -rf "$ROOTS"
+ok "a damaged object: the older step restores" run 6 "$S" "$SCONF" check $GC $WC 1
+check "a damaged object: step 2 refused" grep -q "step 2 of 8 ranks in storage is not recoverable" "$T/last.log"
+
 # Killed during the first save on 4 ranks: the next start restores the
 # 8 ranks' step again.
 for point in save-streamed save-published; do

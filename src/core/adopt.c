@@ -589,6 +589,13 @@ static void retire(adopt_t *a)
         log_msg(&ck->log, LOG_WARN, "after adopting the caches: %s", e.msg);
 }
 
+/* An entry of the save chosen, of its rank count, for one of its ranks. */
+static int of_other(const adopt_t *a, const held_t *h)
+{
+    return h->step == a->step && h->gen == a->gen && h->nranks == a->nranks &&
+           h->rank >= 0 && h->rank < a->nranks;
+}
+
 /* A save of another rank count is not placed now: a restore reads its
  * slices where they are (reshape.c). Its files are kept in the handle. */
 static void keep_other(adopt_t *a, ckpt_err_t *e)
@@ -596,13 +603,13 @@ static void keep_other(adopt_t *a, ckpt_err_t *e)
     other_save_t *o = &a->ck->other;
     int n = 0;
     for (int i = 0; i < a->nall; i++)
-        n += a->all[i].step == a->step && a->all[i].gen == a->gen;
+        n += of_other(a, &a->all[i]);
     if ((o->v = malloc(((size_t)n + 1) * sizeof *o->v)) == NULL) {
         err_set(e, CKPT_ENOMEM, "out of memory listing the caches");
         return;
     }
     for (int i = 0; i < a->nall; i++)
-        if (a->all[i].step == a->step && a->all[i].gen == a->gen)
+        if (of_other(a, &a->all[i]))
             o->v[o->n++] = a->all[i];
     o->step = a->step;
     o->gen = a->gen;
@@ -759,6 +766,8 @@ static void adopt_newest(adopt_t *a, ckpt_err_t *e)
         }
         if (a->nranks != ck->nranks) {
             keep_other(a, e);
+            if (err_agree(ck->comm, e) != CKPT_OK) /* alike on every rank */
+                adopt_forget_other(ck, 0);
             return;
         }
         if (place_all(a, counts, e) == CKPT_OK)

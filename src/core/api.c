@@ -122,6 +122,7 @@ static void free_handle(ckpt_t *ck)
     region_set_free(&ck->regions);
     region_set_free(&ck->stored);
     adopt_forget_other(ck, 0);
+    sm_free(&ck->sm_read);
     if (ck->comm != MPI_COMM_NULL)
         MPI_Comm_free(&ck->comm);
     free(ck);

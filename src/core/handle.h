@@ -35,6 +35,8 @@ struct ckpt {
     wb_t wb;              /* the STORAGE level */
     double storage_read_s; /* the last restore's storage read phase, seconds */
     other_save_t other;   /* a save of another rank count (adopt.c) */
+    smanifest_t sm_read;  /* a storage manifest a restore read already, for
+                             its probe (sm_read.nranks > 0: there is one) */
     uint64_t last_generation; /* the newest save seen: new ones are larger */
 };
 

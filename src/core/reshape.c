@@ -6,12 +6,15 @@
 #include "reshape.h"
 #include "adopt.h"
 #include "fileio.h"
+#include "writeback.h"
 #include "probe.h"
 #include "shape.h"
 #include "xxh.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +33,8 @@ typedef struct slice {
 
 typedef struct reshape {
     ckpt_t *ck;
-    other_save_t *o;
+    other_save_t *o;   /* the save: its files in the caches (o->v), or none */
+    const smanifest_t *sm; /* or: from storage, as this manifest places it */
     int *reader;       /* [o->nranks]: the rank that reads that old file */
     int *src;          /* [o->nranks]: its entry in o->v */
     slice_t *mine, *all;
@@ -67,6 +71,14 @@ static int assign_readers(reshape_t *x)
         free(load);
         return -1;
     }
+    /* From storage, old file r is fetched by rank r * N / old N: the rank
+     * whose new slices most likely cover it when an array is split evenly. */
+    for (int r = 0; x->sm && r < o->nranks; r++)
+        x->reader[r] = (int)((int64_t)r * x->ck->nranks / o->nranks);
+    if (x->sm) {
+        free(load);
+        return 0;
+    }
     qsort(o->v, (size_t)o->n, sizeof *o->v, by_rank_holder);
     for (int r = 0; r < o->nranks && rc == 0; r++) {
         int best = -1, h;
@@ -91,8 +103,62 @@ static void old_path(const reshape_t *x, int orank, char *path)
 {
     const held_t *h = &x->o->v[x->src[orank]];
     cache_t c;
+    if (x->sm) {
+        cache_import_path(&x->ck->cache, x->o->step, orank, path, PATH_MAX);
+        return;
+    }
     cache_init(&c, x->ck->cfg.cache_dir, x->ck->cfg.job, h->dir);
     cache_rank_path(&c, h->step, orank, 0, path, PATH_MAX);
+}
+
+/* The n datasets d of old rank r's file, as slices this rank reads. */
+static int push_slices(reshape_t *x, int r, const rf_dataset_t *d, int n,
+                       ckpt_err_t *e)
+{
+    slice_t *v = realloc(x->mine, ((size_t)x->nmine + (size_t)n + 1) * sizeof *v);
+    if (v == NULL)
+        return err_set(e, CKPT_ENOMEM, "out of memory listing slices");
+    x->mine = v;
+    for (int i = 0; i < n; i++) {
+        slice_t *s = &x->mine[x->nmine++];
+        *s = (slice_t){.orank = r, .type = d[i].type, .kind = d[i].kind,
+                       .count = d[i].count, .goff = d[i].goff,
+                       .gcount = d[i].gcount, .off = d[i].off,
+                       .checksum = d[i].checksum};
+        snprintf(s->name, sizeof s->name, "%s", d[i].name);
+    }
+    return CKPT_OK;
+}
+
+/* Old rank r's file fetched from storage into this node's import
+ * directory, checked against the manifest's digest, then indexed (HDF5
+ * reads only checked bytes) and its identity compared. */
+static int fetch_old(reshape_t *x, int r, ckpt_err_t *e)
+{
+    ckpt_t *ck = x->ck;
+    char path[PATH_MAX];
+    uint64_t digest = 0;
+    rf_index_t idx = {0};
+    int fd;
+    cache_import_path(&ck->cache, x->o->step, -1, path, sizeof path);
+    if (fio_mkdirs(path, e) != CKPT_OK)
+        return e->code;
+    old_path(x, r, path);
+    /* a fresh file: whatever was at that name is replaced, not followed */
+    unlink(path);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+        return err_sys(e, errno, "create %s", path);
+    wb_fetch_rank(&ck->wb, x->sm, r, fd, path, &digest, e);
+    close(fd);
+    if (e->code == CKPT_OK && rankfile_index(path, &idx, e) == CKPT_OK &&
+        (strcmp(idx.id.job, ck->cfg.job) || idx.id.step != x->o->step ||
+         idx.id.generation != x->o->gen || idx.id.rank != r))
+        err_set(e, CKPT_ECORRUPT, "%s is not rank %d's file of step %" PRId64,
+                path, r, x->o->step);
+    if (e->code == CKPT_OK)
+        push_slices(x, r, idx.d, idx.n, e);
+    rankfile_index_free(&idx);
+    return e->code;
 }
 
 /* The datasets of the old files this rank reads, from their MANIFESTs. */
@@ -100,11 +166,13 @@ static int list_mine(reshape_t *x, ckpt_err_t *e)
 {
     ckpt_t *ck = x->ck;
     x->mine = NULL;
-    for (int r = 0; r < x->o->nranks && e->code == CKPT_OK; r++) {
+    for (int r = 0; x->sm && r < x->o->nranks && e->code == CKPT_OK; r++)
+        if (x->reader[r] == ck->rank)
+            fetch_old(x, r, e);
+    for (int r = 0; !x->sm && r < x->o->nranks && e->code == CKPT_OK; r++) {
         const held_t *h = &x->o->v[x->src[r]];
         const mf_entry_t *f;
         manifest_t m;
-        slice_t *v;
         if (x->reader[r] != ck->rank)
             continue;
         if (adopt_read(ck, h->dir, h->step, x->o->nranks, &m, e) != CKPT_OK) {
@@ -116,20 +184,8 @@ static int list_mine(reshape_t *x, ckpt_err_t *e)
         if (x->bad[r])
             err_set(e, CKPT_ECORRUPT, "rank %d's file of step %" PRId64
                     " changed since init", r, h->step);
-        else if ((v = realloc(x->mine, ((size_t)x->nmine + (size_t)f->nregions + 1) *
-                                           sizeof *v)) == NULL)
-            err_set(e, CKPT_ENOMEM, "out of memory listing slices");
         else
-            x->mine = v;
-        for (int i = 0; e->code == CKPT_OK && i < f->nregions; i++) {
-            const rf_dataset_t *d = &m.d[f->first + i];
-            slice_t *s = &x->mine[x->nmine++];
-            *s = (slice_t){.orank = r, .type = d->type, .kind = d->kind,
-                           .count = d->count, .goff = d->goff,
-                           .gcount = d->gcount, .off = d->off,
-                           .checksum = d->checksum};
-            snprintf(s->name, sizeof s->name, "%s", d->name);
-        }
+            push_slices(x, r, m.d + f->first, f->nregions, e);
         manifest_free(&m);
     }
     return e->code;
@@ -140,6 +196,7 @@ static int gather_slices(reshape_t *x, ckpt_err_t *e)
 {
     MPI_Comm comm = x->ck->comm;
     int size = x->ck->nranks, n = x->nmine * (int)sizeof(slice_t), total = 0;
+    int64_t sum = 0;
     int *counts = calloc((size_t)size, sizeof *counts);
     int *displs = calloc((size_t)size, sizeof *displs);
     if (counts == NULL || displs == NULL)
@@ -148,6 +205,13 @@ static int gather_slices(reshape_t *x, ckpt_err_t *e)
         goto out;
     if (MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm) != MPI_SUCCESS) {
         err_set(e, CKPT_EMPI, "MPI failed gathering slices");
+        goto out;
+    }
+    for (int r = 0; r < size; r++)
+        sum += counts[r];
+    if (sum > INT_MAX / 2) { /* the same on every rank */
+        err_set(e, CKPT_ENOMEM, "too many slices to list at once (%" PRId64
+                " bytes)", sum);
         goto out;
     }
     for (int r = 0; r < size; r++) {
@@ -279,6 +343,8 @@ static uint64_t needs(const reshape_t *x, int k, int end, int n)
  * the node that reads least so far. The same on every rank. */
 static int assign_by_need(reshape_t *x)
 {
+    if (x->sm) /* fetched files are read where they were fetched */
+        return 0;
     const topo_t *t = &x->ck->topo;
     other_save_t *o = x->o;
     int *load = calloc((size_t)t->nnodes + 1, sizeof *load), k = 0, e = 0;
@@ -316,23 +382,17 @@ static int assign_by_need(reshape_t *x)
     return 0;
 }
 
-/* Posts the messages of bytes [0, len) at buf, in pieces of MSG_MAX. */
+/* Posts the messages of bytes [0, len) at buf, in pieces of MSG_MAX; with
+ * x->req NULL, only counts them (x->nreq). */
 static int post(reshape_t *x, int send, void *buf, uint64_t len, int peer)
 {
     for (uint64_t at = 0; at < len;) {
-        int n = len - at > MSG_MAX ? MSG_MAX : (int)(len - at), rc;
-        if (x->nreq == x->capreq) {
-            int cap = x->capreq ? 2 * x->capreq : 64;
-            MPI_Request *v = realloc(x->req, (size_t)cap * sizeof *v);
-            if (v == NULL)
-                return -1;
-            x->req = v;
-            x->capreq = cap;
-        }
-        rc = send ? MPI_Isend((char *)buf + at, n, MPI_BYTE, peer, TAG_SLICE,
-                              x->ck->comm, &x->req[x->nreq])
-                  : MPI_Irecv((char *)buf + at, n, MPI_BYTE, peer, TAG_SLICE,
-                              x->ck->comm, &x->req[x->nreq]);
+        int n = len - at > MSG_MAX ? MSG_MAX : (int)(len - at), rc = MPI_SUCCESS;
+        if (x->req != NULL)
+            rc = send ? MPI_Isend((char *)buf + at, n, MPI_BYTE, peer, TAG_SLICE,
+                                  x->ck->comm, &x->req[x->nreq])
+                      : MPI_Irecv((char *)buf + at, n, MPI_BYTE, peer, TAG_SLICE,
+                                  x->ck->comm, &x->req[x->nreq]);
         if (rc != MPI_SUCCESS)
             return -1;
         x->nreq++;
@@ -388,8 +448,9 @@ static int read_slices(reshape_t *x, int i, unsigned char **buf, char *own,
             continue;
         old_path(x, s->orank, path);
         own[k] = s->goff >= me[0] && s->goff + s->count <= me[0] + me[1];
-        buf[k] = own[k] ? (unsigned char *)g->buf + (s->goff - me[0]) * es
-                        : malloc(s->count * es + 1);
+        buf[k] = own[k] && s->count > 0 ? (unsigned char *)g->buf + (s->goff - me[0]) * es
+                                        : malloc(s->count * es + 1);
+        own[k] &= s->count > 0; /* an empty slice: nothing of the buffer */
         if (buf[k] == NULL) {
             err_set(e, CKPT_ENOMEM, "out of memory reading %s", path);
             break;
@@ -411,6 +472,39 @@ static int read_slices(reshape_t *x, int i, unsigned char **buf, char *own,
     return err_agree(x->ck->comm, e);
 }
 
+/* The messages of region i: receives of the overlaps of the old slices
+ * with this rank's needs (in slice order), then sends of the slices read
+ * here to every rank that needs part of them (none to itself where it read
+ * a slice into its own buffer). */
+static int post_all(reshape_t *x, int i, unsigned char **buf, const char *own,
+                    const uint64_t *me)
+{
+    const region_t *g = x->g[i];
+    size_t es = type_size(g->type), w = 2 * (size_t)x->ng;
+    int failed = 0;
+    for (int k = 0; k < x->nall && !failed; k++) {
+        const slice_t *s = &x->all[k];
+        uint64_t lo, hi;
+        if (!strcmp(s->name, g->name) && !(own[k] && x->reader[s->orank] == x->ck->rank) &&
+            overlap(s->goff, s->count, me[0], me[1], &lo, &hi))
+            failed = post(x, 0, (char *)g->buf + (lo - me[0]) * es, (hi - lo) * es,
+                          x->reader[s->orank]);
+    }
+    for (int k = 0; k < x->nall && !failed; k++) {
+        const slice_t *s = &x->all[k];
+        if (strcmp(s->name, g->name) || x->reader[s->orank] != x->ck->rank)
+            continue;
+        for (int r = 0; r < x->ck->nranks && !failed; r++) {
+            const uint64_t *n = &x->need[(size_t)r * w + 2 * (size_t)i];
+            uint64_t lo, hi;
+            if (!(own[k] && r == x->ck->rank) &&
+                overlap(s->goff, s->count, n[0], n[1], &lo, &hi))
+                failed = post(x, 1, buf[k] + (lo - s->goff) * es, (hi - lo) * es, r);
+        }
+    }
+    return failed;
+}
+
 /* Region i to every rank that needs part of it: receives posted first
  * (old slices in order), then the sends of the slices read here (none to
  * this rank where it read a slice into its own buffer). */
@@ -418,7 +512,7 @@ static int move_region(reshape_t *x, int i, ckpt_err_t *e)
 {
     ckpt_t *ck = x->ck;
     region_t *g = x->g[i];
-    size_t es = type_size(g->type), w = 2 * (size_t)x->ng;
+    size_t w = 2 * (size_t)x->ng;
     unsigned char **buf = calloc((size_t)x->nall + 1, sizeof *buf);
     char *own = calloc((size_t)x->nall + 1, 1);
     const uint64_t *me = &x->need[(size_t)ck->rank * w + 2 * (size_t)i];
@@ -428,26 +522,16 @@ static int move_region(reshape_t *x, int i, ckpt_err_t *e)
         err_set(e, CKPT_ENOMEM, "out of memory moving region '%s'", g->name);
     if (err_agree(ck->comm, e) != CKPT_OK || read_slices(x, i, buf, own, e) != CKPT_OK)
         goto out;
-    for (int k = 0; k < x->nall && !failed; k++) {
-        const slice_t *s = &x->all[k];
-        uint64_t lo, hi;
-        if (!strcmp(s->name, g->name) && !own[k] &&
-            overlap(s->goff, s->count, me[0], me[1], &lo, &hi))
-            failed = post(x, 0, (char *)g->buf + (lo - me[0]) * es, (hi - lo) * es,
-                          x->reader[s->orank]);
-    }
-    for (int k = 0; k < x->nall && !failed; k++) {
-        const slice_t *s = &x->all[k];
-        if (strcmp(s->name, g->name) || x->reader[s->orank] != ck->rank)
-            continue;
-        for (int r = 0; r < ck->nranks && !failed; r++) {
-            const uint64_t *n = &x->need[(size_t)r * w + 2 * (size_t)i];
-            uint64_t lo, hi;
-            if (!(own[k] && r == ck->rank) &&
-                overlap(s->goff, s->count, n[0], n[1], &lo, &hi))
-                failed = post(x, 1, buf[k] + (lo - s->goff) * es, (hi - lo) * es, r);
-        }
-    }
+    /* counted first: nothing can fail once a peer may be waiting */
+    free(x->req);
+    x->req = NULL;
+    post_all(x, i, buf, own, me);
+    if ((x->req = malloc(((size_t)x->nreq + 1) * sizeof *x->req)) == NULL)
+        err_set(e, CKPT_ENOMEM, "out of memory moving region '%s'", g->name);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        goto out;
+    x->nreq = 0;
+    failed = post_all(x, i, buf, own, me);
     if (MPI_Waitall(x->nreq, x->req, MPI_STATUSES_IGNORE) != MPI_SUCCESS || failed)
         err_set(e, CKPT_EMPI, "MPI failed moving region '%s'", g->name);
 out:
@@ -491,7 +575,7 @@ static void reshape_free(reshape_t *x)
     free(x->need);
     free(x->req);
     free(x->bad);
-    *x = (reshape_t){.ck = x->ck, .o = x->o};
+    *x = (reshape_t){.ck = x->ck, .o = x->o, .sm = x->sm};
 }
 
 /* One try with the copies left. */
@@ -509,29 +593,57 @@ static int reshape_once(reshape_t *x, ckpt_err_t *e)
     double t = log_now();
     if (err_agree(ck->comm, e) == CKPT_OK)
         list_mine(x, e);
-    if (e->code == CKPT_ECORRUPT || e->code == CKPT_ENOENT)
-        e->code = NOT_AVAILABLE;
+    if (e->code != CKPT_OK && e->code != CKPT_ENOMEM && e->code != CKPT_EMPI)
+        e->code = NOT_AVAILABLE; /* that copy is bad: another may do */
     if (gather_slices(x, e) == CKPT_OK && check_all(x, e) == CKPT_OK &&
         assign_by_need(x) != 0)
         err_set(e, CKPT_ENOMEM, "out of memory planning the restore");
     log_lap(&ck->log, "restore: slices listed and checked", &t);
-    for (int i = 0; i < x->ng && err_agree(ck->comm, e) == CKPT_OK; i++) {
-        move_region(x, i, e);
+    if (err_agree(ck->comm, e) != CKPT_OK)
+        return e->code;
+    for (int i = 0; i < x->ng && e->code == CKPT_OK; i++) {
+        move_region(x, i, e); /* agreed */
         log_lap(&ck->log, "restore: a region moved", &t);
     }
+    return e->code;
+}
+
+/* Tries until a try works, or finds no bad copy to leave out (from
+ * storage: one try, there is no other copy). */
+static int reshape_tries(reshape_t *x, ckpt_err_t *e)
+{
+    while (reshape_once(x, e) == NOT_AVAILABLE && !x->sm) {
+        int can = x->bad != NULL && x->src != NULL, all = 0;
+        MPI_Allreduce(&can, &all, 1, MPI_INT, MPI_LAND, x->ck->comm);
+        if (!all || !drop_bad(x))
+            break;
+        err_clear(e);
+        reshape_free(x);
+    }
+    if (e->code == CKPT_OK)
+        log_msg(&x->ck->log, LOG_INFO, "step %" PRId64 " restored from the "
+                "slices of %d ranks%s", x->o->step, x->o->nranks,
+                x->sm ? " in storage" : "");
+    reshape_free(x);
     return e->code;
 }
 
 int reshape_restore(ckpt_t *ck, ckpt_err_t *e)
 {
     reshape_t x = {.ck = ck, .o = &ck->other};
-    while (reshape_once(&x, e) == NOT_AVAILABLE && x.bad && x.src && drop_bad(&x)) {
-        err_clear(e);
-        reshape_free(&x);
-    }
-    if (e->code == CKPT_OK)
-        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " restored from the slices "
-                "of %d ranks", ck->other.step, ck->other.nranks);
-    reshape_free(&x);
+    return reshape_tries(&x, e);
+}
+
+int reshape_from_storage(ckpt_t *ck, const smanifest_t *sm, ckpt_err_t *e)
+{
+    other_save_t o = {.step = sm->step, .gen = sm->generation, .nranks = sm->nranks};
+    reshape_t x = {.ck = ck, .o = &o, .sm = sm};
+    char dir[PATH_MAX];
+    reshape_tries(&x, e);
+    /* the fetched files served this restore only */
+    MPI_Barrier(ck->comm);
+    cache_import_path(&ck->cache, sm->step, -1, dir, sizeof dir);
+    if (topo_is_leader(&ck->topo))
+        fio_rmtree(dir);
     return e->code;
 }

@@ -6,6 +6,7 @@
 #define CKPT_RESHAPE_H
 
 #include "handle.h"
+#include "smanifest.h"
 
 /* Collective. One rank on a node that holds each old rank file reads its
  * datasets, checks each against its checksum before any byte is sent, and
@@ -15,5 +16,12 @@
  * region is private (it cannot be split) or not in the save as protected
  * (kind, type, global count); CKPT_ENOMEM, CKPT_EMPI. Agreed. */
 int reshape_restore(ckpt_t *ck, ckpt_err_t *e);
+
+/* The same from storage, where every cache was lost: the save another
+ * number of ranks committed, as its manifest sm places it. Each old rank
+ * file is fetched whole by one rank (into import-<S>/ of its node,
+ * removed afterwards), checked against its digest, indexed, and its
+ * slices sent on. */
+int reshape_from_storage(ckpt_t *ck, const smanifest_t *sm, ckpt_err_t *e);
 
 #endif

@@ -69,7 +69,13 @@ static void read_smanifest(ckpt_t *ck, probe_t *p)
     ckpt_err_t why = {0};
     if (p->sm_read || !p->in_storage)
         return;
-    p->sm_read = wb_read_manifest(&ck->wb, p->step, &p->sm, &why) == CKPT_OK;
+    if (ck->sm_read.nranks > 0 && ck->sm_read.step == p->step) {
+        p->sm = ck->sm_read; /* read once by other_in_storage: taken over */
+        memset(&ck->sm_read, 0, sizeof ck->sm_read);
+        p->sm_read = 1;
+        return;
+    }
+    p->sm_read = wb_read_manifest(&ck->wb, p->step, ck->nranks, &p->sm, &why) == CKPT_OK;
     if (!p->sm_read) {
         p->in_storage = 0;
         log_msg(&ck->log, ck->rank == 0 ? LOG_WARN : LOG_DEBUG, "step %" PRId64
@@ -208,7 +214,7 @@ static int read_range(ckpt_t *ck, probe_t *p, ckpt_err_t *e)
         return e->code;
     if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return err_sys(e, errno, "create %s", tmp);
-    wb_fetch_rank(&ck->wb, m, fd, tmp, &digest, e);
+    wb_fetch_rank(&ck->wb, m, ck->rank, fd, tmp, &digest, e);
     close(fd);
     if (e->code == CKPT_OK && rename(tmp, final) != 0)
         err_sys(e, errno, "rename %s", tmp);
@@ -484,38 +490,72 @@ static int64_t newest_candidate(ckpt_t *ck, int64_t bound, int with_storage)
     return best;
 }
 
-/* Collective: whether the save of another rank count the caches hold is
- * the one to restore (nothing of this rank count is newer). */
-static int other_first(ckpt_t *ck, int64_t want, int64_t bound)
+/* Collective: the save of another rank count the caches hold, if no save
+ * of this rank count is newer than it (s: the newest candidate now). */
+static int other_in_cache(ckpt_t *ck, int64_t want, int64_t bound, int64_t s,
+                          int64_t *restored, ckpt_err_t *e)
 {
     int64_t o = ck->other.step;
-    if (ck->other.n == 0 || (want != CKPT_LATEST && want != o) || o > bound)
-        return 0;
-    return newest_candidate(ck, bound, 1) <= o; /* the newest save of o is it */
+    int rc;
+    if (ck->other.n == 0 || (want != CKPT_LATEST && want != o) || o > bound ||
+        o < s)
+        return NOT_AVAILABLE;
+    if ((rc = reshape_restore(ck, e)) == CKPT_OK && restored)
+        *restored = o;
+    if (rc != NOT_AVAILABLE)
+        return rc;
+    log_msg(&ck->log, LOG_INFO, "step %" PRId64 " of %d ranks is not "
+            "recoverable: %s", o, ck->other.nranks, e->msg);
+    err_clear(e);
+    adopt_forget_other(ck, 0);
+    return NOT_AVAILABLE;
+}
+
+/* Collective: step s if only storage holds it, saved by another number of
+ * ranks (its manifest says so: one GET, which a restore of it from storage
+ * makes anyway). */
+static int other_in_storage(ckpt_t *ck, int64_t want, int64_t bound, int64_t s,
+                            int64_t *restored, ckpt_err_t *e)
+{
+    smanifest_t sm;
+    ckpt_err_t why = {0};
+    int rc = NOT_AVAILABLE;
+    if (s < 0 || (want != CKPT_LATEST && s != want) || !wb_committed(&ck->wb, s) ||
+        newest_candidate(ck, bound, 0) >= s ||
+        wb_read_manifest(&ck->wb, s, 0, &sm, &why) != CKPT_OK)
+        return NOT_AVAILABLE;
+    if (sm.nranks == ck->nranks) { /* this rank count's: the probe's */
+        sm_free(&ck->sm_read);
+        ck->sm_read = sm;
+        return NOT_AVAILABLE;
+    }
+    if ((rc = reshape_from_storage(ck, &sm, e)) == CKPT_OK && restored)
+        *restored = s;
+    if (rc == NOT_AVAILABLE)
+        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " of %d ranks in storage is "
+                "not recoverable: %s", s, sm.nranks, e->msg);
+    sm_free(&sm);
+    if (rc == NOT_AVAILABLE)
+        err_clear(e);
+    return rc;
 }
 
 int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
 {
     ckpt_err_t *e = &ck->err;
     int64_t bound = want == CKPT_LATEST ? INT64_MAX : want;
+    sm_free(&ck->sm_read); /* one a failed restore may have left */
     shape_view(ck, e);
     if (err_agree(ck->comm, e) != CKPT_OK)
         return e->code;
-    if (other_first(ck, want, bound)) {
-        int rc = reshape_restore(ck, e);
-        if (rc == CKPT_OK && restored)
-            *restored = ck->other.step;
-        if (rc != NOT_AVAILABLE)
-            return rc;
-        log_msg(&ck->log, LOG_INFO, "step %" PRId64 " of %d ranks is not "
-                "recoverable: %s", ck->other.step, ck->other.nranks, e->msg);
-        err_clear(e);
-        adopt_forget_other(ck, 0);
-    }
     for (;;) {
         probe_t p;
         int64_t s = newest_candidate(ck, bound, 1);
-        int rc;
+        int rc = other_in_cache(ck, want, bound, s, restored, e);
+        if (rc == NOT_AVAILABLE)
+            rc = other_in_storage(ck, want, bound, s, restored, e);
+        if (rc != NOT_AVAILABLE)
+            return rc;
         if (s < 0 || (want != CKPT_LATEST && s != want))
             break;
         if (probe_step(ck, s, &p, e) != CKPT_OK)
@@ -534,6 +574,7 @@ int restore_step(ckpt_t *ck, int64_t want, int64_t *restored)
         log_msg(&ck->log, LOG_INFO, "step %" PRId64 " is not recoverable", s);
         bound = s - 1;
     }
+    sm_free(&ck->sm_read);
     if (want == CKPT_LATEST)
         return err_set(e, CKPT_ENOENT, "no recoverable checkpoint of job '%s' "
                        "in %s%s%s", ck->cfg.job, ck->cfg.cache_dir,

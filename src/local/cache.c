@@ -31,6 +31,16 @@ void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
              rank, tmp ? CACHE_TMP_SUFFIX : "");
 }
 
+void cache_import_path(const cache_t *c, int64_t step, int rank, char *buf,
+                       size_t n)
+{
+    if (rank < 0)
+        snprintf(buf, n, "%s/import-%" PRId64, c->node_dir, step);
+    else
+        snprintf(buf, n, "%s/import-%" PRId64 "/rank-%d.h5", c->node_dir, step,
+                 rank);
+}
+
 void cache_parity_path(const cache_t *c, int64_t step, int set, int tmp,
                        char *buf, size_t n)
 {
@@ -216,7 +226,8 @@ void cache_clean(const cache_t *c, const ckpt_log_t *lg)
         snprintf(path, sizeof path, "%s/%s", c->node_dir, d->d_name);
         if (s >= 0 && has_manifest(c, s)) {
             clean_step_tmp(path);
-        } else if (s >= 0 || strncmp(d->d_name, "discard-", 8) == 0) {
+        } else if (s >= 0 || strncmp(d->d_name, "discard-", 8) == 0 ||
+                   strncmp(d->d_name, "import-", 7) == 0) {
             log_msg(lg, LOG_INFO, "removing incomplete %s", path);
             fio_rmtree(path);
         }

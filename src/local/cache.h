@@ -25,6 +25,11 @@ void cache_init(cache_t *c, const char *cache_dir, const char *job, int node);
 void cache_step_dir(const cache_t *c, int64_t step, char *buf, size_t n);
 void cache_rank_path(const cache_t *c, int64_t step, int rank, int tmp,
                      char *buf, size_t n);
+/* A rank file of another rank count's step fetched from storage for a
+ * restore (import-<S>/rank-<r>.h5; rank < 0: the directory); removed after
+ * the restore, and by cache_clean. */
+void cache_import_path(const cache_t *c, int64_t step, int rank, char *buf,
+                       size_t n);
 /* The RS parity file this node keeps for set `set` (a local rank index). */
 void cache_parity_path(const cache_t *c, int64_t step, int set, int tmp,
                        char *buf, size_t n);

@@ -27,7 +27,8 @@ static int bcast_text(wb_t *w, char **text, size_t *len, ckpt_err_t *e)
     return CKPT_OK;
 }
 
-int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why)
+int wb_read_manifest(wb_t *w, int64_t step, int nranks, smanifest_t *sm,
+                     ckpt_err_t *why)
 {
     char name[SM_NAME_MAX], *text = NULL;
     size_t len = 0;
@@ -38,7 +39,7 @@ int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why)
     if (bcast_text(w, &text, &len, why) == CKPT_OK &&
         sm_parse(text, len, sm, why) == CKPT_OK &&
         (strcmp(sm->job, w->env.cfg->job) || sm->step != step ||
-         sm->nranks != w->env.nranks))
+         (nranks > 0 && sm->nranks != nranks)))
         err_set(why, CKPT_ECORRUPT, "its manifest is of job '%s' step %" PRId64
                 " of %d ranks", sm->job, sm->step, sm->nranks);
     free(text);
@@ -47,14 +48,14 @@ int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why)
     return why->code;
 }
 
-int wb_fetch_rank(wb_t *w, const smanifest_t *m, int fd, const char *path,
-                  uint64_t *digest, ckpt_err_t *e)
+int wb_fetch_rank(wb_t *w, const smanifest_t *m, int rank, int fd,
+                  const char *path, uint64_t *digest, ckpt_err_t *e)
 {
-    const sm_range_t *r = &m->r[w->env.rank];
+    const sm_range_t *r = &m->r[rank];
     if (storage_get_range(w->st, m->obj[r->node].name, r->off, r->size, fd,
                           e) == CKPT_OK &&
         fio_digest(fd, r->size, digest, path, e) == CKPT_OK && *digest != r->digest)
         err_set(e, CKPT_ECORRUPT, "rank %d: data read from storage object '%s' "
-                "fails its checksum", w->env.rank, m->obj[r->node].name);
+                "fails its checksum", rank, m->obj[r->node].name);
     return e->code;
 }

@@ -71,15 +71,16 @@ void wb_resume(wb_t *w, int64_t step, uint64_t generation,
 int wb_active(const wb_t *w);
 
 /* Reading back (fetch.c). Collective: rank 0 reads the storage manifest of
- * `step` for every rank, checked to be this job's, step's and rank
- * count's; on failure *why says why (the same on every rank) and *sm holds
- * nothing. */
-int wb_read_manifest(wb_t *w, int64_t step, smanifest_t *sm, ckpt_err_t *why);
-/* This rank's bytes of its node object, as manifest m places them, into fd
- * (the file at path) from offset 0, checked against their digest
+ * `step` for every rank, checked to be this job's, step's, and of `nranks`
+ * ranks (any count if 0); on failure *why says why (the same on every
+ * rank) and *sm holds nothing. */
+int wb_read_manifest(wb_t *w, int64_t step, int nranks, smanifest_t *sm,
+                     ckpt_err_t *why);
+/* Rank `rank`'s bytes of its node object, as manifest m places them, into
+ * fd (the file at path) from offset 0, checked against their digest
  * (*digest). */
-int wb_fetch_rank(wb_t *w, const smanifest_t *m, int fd, const char *path,
-                  uint64_t *digest, ckpt_err_t *e);
+int wb_fetch_rank(wb_t *w, const smanifest_t *m, int rank, int fd,
+                  const char *path, uint64_t *digest, ckpt_err_t *e);
 
 /* Collective: finishes every upload (and the newest saved step's). */
 int wb_finalize(wb_t *w);
