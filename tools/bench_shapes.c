@@ -5,8 +5,8 @@
  *     per node: the same nodes), against the same array restored by N ranks
  *     after a node loss (the partner streams). Both are timed from a fresh
  *     ckpt_init to the return of ckpt_restore, as a restarted job waits for
- *     them (the restore at another size includes its save in the new
- *     layout); the buffers are poisoned first and checked after.
+ *     them (nothing is saved on the way); the buffers are poisoned first
+ *     and checked after.
  * Each round runs each pair in turn, the order turned round every other
  * round, and the ratios are taken within the round. No storage is
  * configured: every byte comes from the node caches. */
