@@ -66,6 +66,14 @@ int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored);
 int ckpt_latest(ckpt_t *ck, int64_t *step);
 int ckpt_level(ckpt_t *ck, int64_t step, int *level);
 int ckpt_wait(ckpt_t *ck, int64_t step, int level);
+
+/* Whether the program should save now (collective: one small reduction);
+ * *reason is the same on every rank. CKPT_SAVE_SIGNAL once any rank caught
+ * one of save_signals (default USR1,TERM) since the last save began: save
+ * and exit. CKPT_SAVE_INTERVAL once save_interval seconds passed since the
+ * last save (auto: Young/Daly from this job's saves and mtbf_hours). */
+enum { CKPT_SAVE_NO = 0, CKPT_SAVE_INTERVAL = 1, CKPT_SAVE_SIGNAL = 2 };
+int ckpt_need_save(ckpt_t *ck, int *reason);   /* same *reason on every rank */
 const char *ckpt_strerror(int code);
 const char *ckpt_errmsg(const ckpt_t *ck);
 

@@ -17,6 +17,7 @@ typedef struct {
     int block_mib;       /* the writeback handle's upload_block_size */
     int rs_k, rs_m;      /* --rs K,M: the redundant level is RS, not partner */
     int shapes;          /* --shapes: replicated saves, restores at another size */
+    int need;            /* --need-save: the cost of ckpt_need_save */
     char dir[900];
     unsigned char *buf;
 } bench_t;
@@ -49,5 +50,6 @@ int cache_bench(bench_t *b);
 int storage_bench(bench_t *b);
 int scale_bench(bench_t *b);
 int shapes_bench(bench_t *b);
+int need_bench(bench_t *b);
 
 #endif

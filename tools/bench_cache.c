@@ -8,6 +8,7 @@
  * whole directory deleted; time to data (the restore returns) and time to
  * redundancy (ckpt_wait at PARTNER after it) are reported apart. */
 #include "bench.h"
+#include "when.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -256,6 +257,19 @@ static void report_json(const cbench_t *c, double extra)
     printf("}\n");
 }
 
+/* What save_interval = auto would choose for this job: Young/Daly with the
+ * median redundant save as its stall and the default MTBF per node. */
+static void print_auto_interval(const cbench_t *c)
+{
+    double t[64];
+    int n = c->b->rounds < 64 ? c->b->rounds : 64, nodes = c->b->size / c->b->rpn;
+    for (int r = 0; r < n; r++)
+        t[r] = c->t[SAVE_PARTNER][r];
+    printf("save_interval = auto would save every %.0f s here (C = %.3f s, the "
+           "median redundant save; mtbf_hours = 43800 per node, %d nodes)\n",
+           when_daly(bench_median(t, n), 43800, nodes), bench_median(t, n), nodes);
+}
+
 static void report_table(const cbench_t *c, double extra)
 {
     bench_t *b = c->b;
@@ -296,6 +310,7 @@ static void report_table(const cbench_t *c, double extra)
     else
         printf("device (O_DIRECT): not measured, the file system refuses O_DIRECT\n");
     printf("extra memory per rank (peak RSS beyond the data): %.1f MiB\n", extra);
+    print_auto_interval(c);
 }
 
 static int setup(cbench_t *c)

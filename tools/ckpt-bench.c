@@ -28,7 +28,7 @@ static int parse(bench_t *b, int argc, char **argv)
         {"persist-every", required_argument, NULL, 'k'},
         {"lose-nodes", required_argument, NULL, 'L'}, {"csv", no_argument, NULL, 'C'},
         {"out", required_argument, NULL, 'o'}, {"rs", required_argument, NULL, 'R'},
-        {"shapes", no_argument, NULL, 'H'},
+        {"shapes", no_argument, NULL, 'H'}, {"need-save", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     int c;
@@ -51,6 +51,7 @@ static int parse(bench_t *b, int argc, char **argv)
         case 'k': b->persist_every = atoi(optarg); break;
         case 'C': b->csv = 1; break;
         case 'H': b->shapes = 1; break;
+        case 'N': b->need = 1; break;
         case 'o': b->out = optarg; break;
         case 'R':
             if (sscanf(optarg, "%d,%d", &b->rs_k, &b->rs_m) != 2 || b->rs_k < 1 ||
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
     if (parse(&b, argc, argv) != 0) {
         if (b.rank == 0)
             fprintf(stderr, "usage: ckpt-bench [-b BYTES] [-r ROUNDS] "
-                            "[-n RANKS_PER_NODE] [-d DIR] [--rs K,M | --shapes] [--storage URL "
+                            "[-n RANKS_PER_NODE] [-d DIR] [--rs K,M | --shapes | --need-save] [--storage URL "
                             "[--scale [--steps S] [--persist-every K] "
                             "[--lose-nodes N,N..] [--csv] [--out PREFIX]]] "
                             "[--json]\n");
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
         rc = 1;
     } else {
         bench_pattern(&b);
-        rc = b.shapes ? shapes_bench(&b) : !b.storage ? cache_bench(&b)
+        rc = b.need ? need_bench(&b) : b.shapes ? shapes_bench(&b) : !b.storage ? cache_bench(&b)
              : b.scale ? scale_bench(&b) : storage_bench(&b);
     }
     free(b.buf);

@@ -106,6 +106,7 @@ static int init_handle(ckpt_t *ck, MPI_Comm comm, const char *config_path)
     }
     adopt_caches(ck);
     report_single(ck);
+    when_start(&ck->when, &ck->cfg, ck->topo.nnodes, e);
     if (err_agree(ck->comm, e) != CKPT_OK || save_init_generation(ck) != CKPT_OK ||
         start_writeback(ck) != CKPT_OK)
         return e->code;
@@ -123,6 +124,7 @@ static void free_handle(ckpt_t *ck)
     region_set_free(&ck->stored);
     adopt_forget_other(ck, 0);
     sm_free(&ck->sm_read);
+    when_stop(&ck->when);
     if (ck->comm != MPI_COMM_NULL)
         MPI_Comm_free(&ck->comm);
     free(ck);
@@ -232,9 +234,34 @@ int ckpt_save(ckpt_t *ck, int64_t step)
 {
     if (ck == NULL)
         return CKPT_EINVAL;
+    double t0 = when_now();
+    int rc;
     if (agree_args(ck, step >= 0, "ckpt_save needs a step >= 0") != CKPT_OK)
         return ck->err.code;
-    return save_step(ck, step);
+    when_save_begins(&ck->when);
+    if ((rc = save_step(ck, step)) == CKPT_OK)
+        when_saved(&ck->when, when_now() - t0);
+    return rc;
+}
+
+/* One reduction, no agreement round before it: the argument check travels
+ * in it. Finished uploads are not polled here (the next call that saves,
+ * restores or waits does): this is called every training step. */
+int ckpt_need_save(ckpt_t *ck, int *reason)
+{
+    int v[2], all[2];
+    if (ck == NULL)
+        return CKPT_EINVAL;
+    v[0] = reason == NULL;
+    v[1] = reason ? when_local(&ck->when) : CKPT_SAVE_NO;
+    err_clear(&ck->err);
+    if (MPI_Allreduce(v, all, 2, MPI_INT, MPI_MAX, ck->comm) != MPI_SUCCESS)
+        return err_set(&ck->err, CKPT_EMPI, "MPI failed in ckpt_need_save");
+    if (all[0])
+        return err_set(&ck->err, CKPT_EINVAL, "ckpt_need_save needs a place "
+                       "for the reason (a NULL pointer on some rank)");
+    *reason = all[1];
+    return CKPT_OK;
 }
 
 int ckpt_restore(ckpt_t *ck, int64_t step, int64_t *restored)

@@ -13,6 +13,7 @@
 #include "region.h"
 #include "rs_group.h"
 #include "topology.h"
+#include "when.h"
 #include "writeback.h"
 
 #define USES_RS(ck) ((ck)->cfg.redundancy == REDUNDANCY_RS)
@@ -38,6 +39,7 @@ struct ckpt {
     smanifest_t sm_read;  /* a storage manifest a restore read already, for
                              its probe (sm_read.nranks > 0: there is one) */
     uint64_t last_generation; /* the newest save seen: new ones are larger */
+    when_t when;          /* when to save: signals caught, the interval */
 };
 
 /* Collective operations (save.c, restore.c). They fill ck->err. */

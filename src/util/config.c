@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,77 @@ static int p_secret(ckpt_config_t *c, const char *k, const char *v,
     return CKPT_OK;
 }
 
+/* The signals a program may ask to be told of: the ones a scheduler sends
+ * before it stops a job, and the user signals. */
+static const struct {
+    const char *name;
+    int sig;
+} save_signal_names[] = {
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT},
+    {"HUP", SIGHUP}, {"XCPU", SIGXCPU}, {"QUIT", SIGQUIT}, {"ALRM", SIGALRM},
+};
+
+static int signal_number(const char *name)
+{
+    if (!strncmp(name, "SIG", 3))
+        name += 3;
+    for (size_t i = 0; i < sizeof save_signal_names / sizeof save_signal_names[0]; i++)
+        if (!strcmp(name, save_signal_names[i].name))
+            return save_signal_names[i].sig;
+    return 0;
+}
+
+/* "USR1,TERM" (SIG prefix optional), or "none". */
+static int p_signals(ckpt_config_t *c, const char *k, const char *v,
+                     const char *o, ckpt_err_t *e)
+{
+    char buf[256], *save = NULL, *tok;
+    unsigned mask = 0;
+    if (!strcmp(v, "none")) {
+        c->save_signals = 0;
+        return CKPT_OK;
+    }
+    if (strlen(v) >= sizeof buf)
+        return bad(e, o, k, "a list of signals");
+    snprintf(buf, sizeof buf, "%s", v);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        int s = signal_number(tok);
+        if (s == 0)
+            return bad(e, o, k, "'none' or a comma-separated list of USR1, "
+                       "USR2, TERM, INT, HUP, XCPU, QUIT, ALRM");
+        mask |= 1u << s;
+    }
+    if (mask == 0)
+        return bad(e, o, k, "'none' or a list of signals");
+    c->save_signals = mask;
+    return CKPT_OK;
+}
+
+static int p_interval(ckpt_config_t *c, const char *k, const char *v,
+                      const char *o, ckpt_err_t *e)
+{
+    if (!strcmp(v, "auto")) {
+        c->save_interval = SAVE_INTERVAL_AUTO;
+        return CKPT_OK;
+    }
+    if (parse_int(v, 0, 365 * 86400, &c->save_interval))
+        return bad(e, o, k, "'auto', 0 (never) or a number of seconds");
+    return CKPT_OK;
+}
+
+static int p_mtbf(ckpt_config_t *c, const char *k, const char *v,
+                  const char *o, ckpt_err_t *e)
+{
+    char *end = NULL;
+    double h;
+    errno = 0;
+    h = strtod(v, &end);
+    if (errno || end == v || *end || !(h > 0 && h <= 1e7))
+        return bad(e, o, k, "a number of hours above 0");
+    c->mtbf_hours = h;
+    return CKPT_OK;
+}
+
 #define PARSED_KEY(name, fn) {#name, fn, 0, 0, 0, NULL, {0}, {0}}
 #define INT_KEY(name, lo, hi, want) \
     {#name, NULL, offsetof(ckpt_config_t, name), lo, hi, want, {0}, {0}}
@@ -226,6 +298,9 @@ static const key_def keys[] = {
     INT_KEY(download_concurrency, 1, 256, "1 to 256 requests"),
     INT_KEY(prefix_spread, 0, 1, "0 or 1"),
     INT_KEY(storage_timeout, 1, 7 * 86400, "a positive number of seconds"),
+    PARSED_KEY(save_signals, p_signals),
+    PARSED_KEY(save_interval, p_interval),
+    PARSED_KEY(mtbf_hours, p_mtbf),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -282,6 +357,8 @@ static void set_defaults(ckpt_config_t *c)
     c->download_concurrency = 16;
     c->prefix_spread = 1;
     c->storage_timeout = 600;
+    c->save_signals = 1u << SIGUSR1 | 1u << SIGTERM;
+    c->mtbf_hours = 43800; /* five years per node */
 }
 
 /* Azure's own variables fill what the file and CKPT_* left empty, checked

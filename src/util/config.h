@@ -34,7 +34,12 @@ typedef struct ckpt_config {
     int download_concurrency;
     int prefix_spread;    /* 0 or 1 */
     int storage_timeout;  /* seconds a request may keep failing */
+    unsigned save_signals;  /* bit s: signal s asks for a save (when.c) */
+    int save_interval;    /* seconds; 0 never; SAVE_INTERVAL_AUTO: Young/Daly */
+    double mtbf_hours;    /* one node's mean time between failures */
 } ckpt_config_t;
+
+#define SAVE_INTERVAL_AUTO (-1)
 
 /* Fill cfg from defaults, then the file at path (may be NULL), then the
  * environment. An unknown key or a bad value is CKPT_ECONFIG naming it. */
