@@ -15,11 +15,16 @@
  * from per-rank generators, so nothing private to a rank is left.
  *
  *   trainer [-c CONFIG] [-n STEPS] [-k EVERY] [--elastic]
- *           [--die-at STEP --die-rank R]
+ *           [--die-at STEP --die-rank R] [--step-ms MS]
+ *
+ * Every step asks ckpt_need_save: on a save signal (SIGUSR1 or SIGTERM, as
+ * Slurm sends before a time limit or a preemption) the step is saved and
+ * the trainer exits with status 3, for its batch script to requeue it.
  */
 #include <ckpt.h>
 
 #include <getopt.h>
+#include <unistd.h>
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -177,23 +182,38 @@ static int protect_all(ckpt_t *ck, model_t *md)
     return rc;
 }
 
+/* Saves every k-th step, and whenever ckpt_need_save asks (a save
+ * interval passed, or a scheduler's signal came: then *stop is set, and the
+ * program exits for its requeue). */
+static int checkpoint(ckpt_t *ck, const model_t *md, long every, int *saved,
+                      int *stop)
+{
+    int why = CKPT_SAVE_NO, rc = ckpt_need_save(ck, &why);
+    *saved = rc == CKPT_OK && (md->iter % every == 0 || why != CKPT_SAVE_NO);
+    if (*saved)
+        rc = ckpt_save(ck, md->iter);
+    *stop = rc == CKPT_OK && why == CKPT_SAVE_SIGNAL;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"steps", required_argument, NULL, 'n'},
         {"every", required_argument, NULL, 'k'}, {"die-at", required_argument, NULL, 'd'},
         {"die-rank", required_argument, NULL, 'r'},
-        {"elastic", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
+        {"elastic", no_argument, NULL, 'e'},
+        {"step-ms", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
     const char *config = NULL;
-    long steps = 100, every = 10, die_at = -1, die_rank = 0;
-    int rank, nranks, rc, c, level = 0, elastic = 0;
+    long steps = 100, every = 10, die_at = -1, die_rank = 0, step_ms = 0;
+    int rank, nranks, rc, c, level = 0, elastic = 0, saved = 0, stop = 0;
     int64_t from = -1;
     model_t md = {0};
     ckpt_t *ck = NULL;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    while ((c = getopt_long(argc, argv, "c:n:k:d:r:e", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:k:d:r:es:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'n': steps = atol(optarg); break;
@@ -201,6 +221,7 @@ int main(int argc, char **argv)
         case 'd': die_at = atol(optarg); break;
         case 'r': die_rank = atol(optarg); break;
         case 'e': elastic = 1; break;
+        case 's': step_ms = atol(optarg); break;
         default: MPI_Finalize(); return 2;
         }
     }
@@ -233,16 +254,17 @@ int main(int argc, char **argv)
         printf("trainer: resumed from step %lld (level %d after refill) on %d "
                "ranks, w-hash %016llx\n", (long long)from, level, nranks,
                (unsigned long long)fnv(md.w, sizeof md.w, 1469598103934665603ULL));
-    while (md.iter < steps && rc == CKPT_OK) {
+    while (md.iter < steps && rc == CKPT_OK && !stop) {
         if (md.iter == die_at && rank == die_rank)
             raise(SIGKILL); /* a node failure, as abrupt as it gets */
         if (elastic)
             elastic_step(&md, rank, nranks);
         else
             train_step(&md, nranks);
-        if (md.iter % every == 0)
-            rc = ckpt_save(ck, md.iter);
-        if (rank == 0 && md.iter % every == 0)
+        if (step_ms > 0)
+            usleep((useconds_t)step_ms * 1000); /* a longer step */
+        rc = checkpoint(ck, &md, every, &saved, &stop);
+        if (rank == 0 && saved)
             printf("trainer: step %lld loss %.6e%s, w-hash %016llx\n",
                    (long long)md.iter, md.loss,
                    rc == CKPT_OK ? " (checkpoint saved)" : "",
@@ -250,6 +272,14 @@ int main(int argc, char **argv)
     }
     if (rc != CKPT_OK && rank == 0)
         fprintf(stderr, "trainer: save failed: %s\n", ckpt_errmsg(ck));
+    if (stop) {
+        if (rank == 0)
+            printf("trainer: step %lld saved on a signal: exiting for a requeue\n",
+                   (long long)md.iter);
+        ckpt_finalize(&ck);
+        MPI_Finalize();
+        return 3;
+    }
     if (rank == 0 && elastic)
         printf("trainer: done: %lld steps, loss %.12e, w[0] %.15e, w[%d] %.15e\n",
                (long long)md.iter, md.loss, md.w[0], DIM - 1, md.w[DIM - 1]);

@@ -29,7 +29,7 @@ cfg=$(conf t "ranks_per_node = 2")
 pyrun() { # pyrun NP CONFIG MODE ARGS...
     local np=$1
     shift
-    run "$np" "${PY[@]}" "$P" "$@"
+    run "$np" "${PY[@]}" -m mpi4py "$P" "$@"
 }
 passed() { grep -q "t_python: [0-9]* passed, 0 failed" "$T/last.log"; }
 
@@ -66,7 +66,15 @@ check "ckpt.torch: its checks ran" passed
 ok "ckpt.torch: a protected fresh optimizer trains as an unprotected one" \
     pyrun 2 "$cfg" torch-same
 rm -rf "$C"
+ok "ckpt.torch: one rank's failure raises on every rank, nothing hangs" \
+    pyrun 4 "$cfg" torch-agree
+rm -rf "$C"
 ok "mismatched regions: ckpt.EMISMATCH" pyrun 2 "$cfg" mismatch
+# A root per emulated node (%n): restorable by another number of ranks.
+shp=$(CACHE="$T/roots/r%n" conf shapes "ranks_per_node = 2")
+ok "global and replicated regions saved by 4 ranks" pyrun 4 "$shp" shapes-save 5
+ok "... restored exactly by 2 ranks" pyrun 2 "$shp" shapes-check 5
+ok "... and by 6 ranks" pyrun 6 "$shp" shapes-check 5
 
 # examples/train.py: data-parallel PyTorch (gloo), a checkpoint every 4
 # steps; killed after step 10, node 1's cache deleted, restarted at 8.
@@ -74,15 +82,15 @@ TR="$top_srcdir/examples/train.py"
 refcfg=$(conf ref "ranks_per_node = 2")
 trcfg=$(conf train "ranks_per_node = 2")
 ok "train.py: the run that is not interrupted" \
-    run 4 "${PY[@]}" "$TR" --config "$refcfg" --steps 20 --every 4 --out "$T/ref.pt"
-run 4 "${PY[@]}" "$TR" --config "$trcfg" --steps 20 --every 4 --out "$T/run.pt" \
+    run 4 "${PY[@]}" -m mpi4py "$TR" --config "$refcfg" --steps 20 --every 4 --out "$T/ref.pt"
+run 4 "${PY[@]}" -m mpi4py "$TR" --config "$trcfg" --steps 20 --every 4 --out "$T/run.pt" \
     --die-after 10 >"$T/killed.log" 2>&1
 check "train.py: killed after step 10" grep -q "dying after step 10" "$T/killed.log"
 check "train.py: nothing written at the kill" test ! -e "$T/run.pt"
 wait_gone train.py
 rm -rf "$C/train/node-1"
 ok "train.py: restarted without node 1's cache" \
-    run 4 "${PY[@]}" "$TR" --config "$trcfg" --steps 20 --every 4 --out "$T/run.pt"
+    run 4 "${PY[@]}" -m mpi4py "$TR" --config "$trcfg" --steps 20 --every 4 --out "$T/run.pt"
 check "train.py: resumed from step 8" grep -q "resumed from step 8" "$T/last.log"
 check "train.py: bit-identical to the uninterrupted run" cmp "$T/ref.pt" "$T/run.pt"
 finish

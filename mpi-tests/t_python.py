@@ -8,6 +8,9 @@
     t_python.py CONFIG torch-save STEP  model + Adam state saved after training
     t_python.py CONFIG torch-check STEP restored into a fresh model, exact
     t_python.py CONFIG torch-same       a protected fresh optimizer trains alike
+    t_python.py CONFIG torch-agree      one rank's failure raised on every rank
+    t_python.py CONFIG shapes-save STEP global and replicated regions saved
+    t_python.py CONFIG shapes-check STEP  ... restored by another rank count
     t_python.py CONFIG mismatch         other shapes: ckpt.EMISMATCH
 
 Each prints "t_python: N passed, M failed" on rank 0 and exits 1 on a
@@ -179,10 +182,20 @@ def do_api():
         check("str(Error) is the message", e is not None and str(e) == e.message)
         check("constants", ckpt.OK == 0 and ckpt.LEVEL_STORAGE == 3 and
               ckpt.strerror(ckpt.ENOENT) != "")
+        raises("an array of Python objects", ValueError, ck.protect, "x",
+               np.array([object(), None]))
+        raises("a negative offset", ValueError, ck.protect_global, "x",
+               np.zeros(2), -1, 4)
+        raises("a value with '#'", ValueError, ckpt.Checkpoint, comm, CONF,
+               cache_dir="/tmp/x#y")
         a = np.arange(10, dtype=np.int64)
         ck.protect("a", a)
+        raises("a protected array cannot be resized", ValueError, a.resize, 20)
         b = np.zeros(10, dtype=np.int64)
         ck.protect("a", b)  # replaces: the old buffer is released
+        a.resize(20)
+        check("the replaced array is released (resizable)", a.size == 20)
+        a = np.arange(10, dtype=np.int64)
         ck.save(1)
         a[:] = 0
         b[:] = -1
@@ -207,16 +220,25 @@ def do_gil():
     count, stop = [0, 0], threading.Event()
     phase = [None]
 
+    busy = []
+
     def counter():
         while not stop.is_set():
             if phase[0] is not None:
                 count[phase[0]] += 1
+                if phase[0] == 0 and not busy:
+                    try:
+                        ck.protect("z", np.zeros(1))
+                        busy.append(None)
+                    except RuntimeError as e:
+                        busy.append(e)
 
     sys.setswitchinterval(10.0)
     t = threading.Thread(target=counter)
     t.start()
     time.sleep(0.05)  # let it start before the main thread takes the GIL
-    with ckpt.Checkpoint(comm, CONF) as ck:
+    ck = ckpt.Checkpoint(comm, CONF)
+    with ck:
         ck.protect("d", data)
         phase[0] = 0
         ck.save(1)
@@ -231,6 +253,8 @@ def do_gil():
     check("the thread ran during save (%d)" % count[0], count[0] > 1000)
     check("the thread ran during restore (%d)" % count[1], count[1] > 1000)
     check("restored", (data == rank % 251).all())
+    check("another thread's call during a save: RuntimeError (%r)" % busy,
+          busy and isinstance(busy[0], RuntimeError))
 
 
 def model_opt(seed):
@@ -251,8 +275,9 @@ def train(m, opt, steps):
 
 def snapshot(m, opt):
     import copy
+    import random
     return (copy.deepcopy(m.state_dict()), copy.deepcopy(opt.state_dict()),
-            torch.rand(4))
+            torch.rand(4), random.random(), np.random.random())
 
 
 def same_state(a, b):
@@ -268,6 +293,9 @@ def same_state(a, b):
 
 
 def do_torch_save(step):
+    import random
+    random.seed(rank)
+    np.random.seed(rank)
     m, opt = model_opt(rank)
     train(m, opt, 5)
     opt.param_groups[0]["lr"] = 3e-3  # a schedule moved it
@@ -298,12 +326,17 @@ def do_torch_same():
 
 
 def do_torch_check(step):
+    import random
+    random.seed(rank)
+    np.random.seed(rank)
     ref_m, ref_opt = model_opt(rank)
     train(ref_m, ref_opt, 5)
     ref_opt.param_groups[0]["lr"] = 3e-3
     want = snapshot(ref_m, ref_opt)  # includes the next random numbers
     m, opt = model_opt(rank + 100)  # freshly built, other weights
     torch.manual_seed(12345)
+    random.seed(99)
+    np.random.seed(99)
     with ckpt.Checkpoint(comm, CONF) as ck:
         st = ckpt.torch.State(ck, m, opt)
         check("torch: restored the step", st.restore() == step)
@@ -312,12 +345,58 @@ def do_torch_check(step):
     check("torch: model state", same_state(got[0], want[0]))
     check("torch: optimizer state and hyper-parameters", same_state(got[1], want[1]))
     check("torch: RNG state", torch.equal(got[2], want[2]))
+    check("python and numpy RNG states", got[3:] == want[3:])
     rng = torch.get_rng_state()
     train(ref_m, ref_opt, 2)
     torch.set_rng_state(rng)
     train(m, opt, 2)
     check("torch: training goes on alike", same_state(m.state_dict(),
                                                       ref_m.state_dict()))
+
+
+def do_torch_agree():
+    """One rank's state cannot be packed (too big for its meta region):
+    every rank raises, nothing hangs, nothing is saved; a tensor moved:
+    every rank raises."""
+    m, opt = model_opt(rank)
+    with ckpt.Checkpoint(comm, CONF) as ck:
+        st = ckpt.torch.State(ck, m, opt, meta_bytes=65536)
+        if rank == 1:
+            st.extra = {"big": "x" * 100000}
+        e = raises("meta too big on rank 1: every rank raises", (ValueError,
+                   RuntimeError), st.save, 1)
+        check("the error names rank 1 or the size", e is not None and
+              ("rank 1" in str(e) or "meta_bytes" in str(e)))
+        check("nothing saved", ck.latest() is None)
+        st.extra = {}
+        st.save(2)
+        if rank == 0:
+            m[0].weight.data = m[0].weight.data.clone()
+        raises("a moved tensor on rank 0: every rank raises", (ValueError,
+               RuntimeError), st.save, 3)
+        check("step 2 is still the newest", ck.latest() == 2)
+
+
+def do_shapes(step, save):
+    """Global and replicated regions through Python: saved by some ranks,
+    restored by another number of ranks."""
+    G = 1000
+    n, r = comm.size, rank
+    lo, hi = G * r // n, G * (r + 1) // n
+    g = np.zeros(hi - lo, dtype=np.float64)
+    w = torch.zeros(77, dtype=torch.bfloat16)
+    with ckpt.Checkpoint(comm, CONF) as ck:
+        ck.protect_global("g", g, lo, G)
+        ck.protect_replicated("w", w)
+        if save:
+            g[:] = np.arange(lo, hi) * 1.5 + step
+            w[:] = torch.arange(77, dtype=torch.float32).to(torch.bfloat16)
+            ck.save(step)
+            return
+        check("restored at another rank count", ck.restore() == step)
+    check("global slice exact", (g == np.arange(lo, hi) * 1.5 + step).all())
+    check("replicated region exact", torch.equal(
+        w, torch.arange(77, dtype=torch.float32).to(torch.bfloat16)))
 
 
 def do_mismatch():
@@ -344,7 +423,10 @@ def main():
      "untouched": do_untouched, "api": do_api, "gil": do_gil,
      "torch-save": lambda: do_torch_save(arg[0]),
      "torch-check": lambda: do_torch_check(arg[0]),
-     "torch-same": do_torch_same, "mismatch": do_mismatch}[mode]()
+     "torch-same": do_torch_same, "torch-agree": do_torch_agree,
+     "shapes-save": lambda: do_shapes(arg[0], True),
+     "shapes-check": lambda: do_shapes(arg[0], False),
+     "mismatch": do_mismatch}[mode]()
     finish()
 
 

@@ -27,6 +27,7 @@ typedef struct {
     PyObject_HEAD
     ckpt_t *ck;
     held_t *held; /* the buffers the library may touch */
+    int busy;     /* a call is running without the GIL */
 } Handle;
 
 /* Raise ckpt.Error for code, with the handle's agreed message if any. */
@@ -36,9 +37,9 @@ static PyObject *fail(Handle *h, int code)
     PyObject *e, *c, *m;
     if (msg == NULL || *msg == '\0')
         msg = ckpt_strerror(code);
-    e = PyObject_CallFunction(Error, "s", msg);
+    m = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    e = m ? PyObject_CallFunctionObjArgs(Error, m, NULL) : NULL;
     c = PyLong_FromLong(code);
-    m = PyUnicode_FromString(msg);
     if (e && c && m && PyObject_SetAttrString(e, "code", c) == 0 &&
         PyObject_SetAttrString(e, "message", m) == 0)
         PyErr_SetObject(Error, e);
@@ -97,8 +98,16 @@ static int Handle_init(Handle *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+/* A handle is used by one thread at a time: another thread's protect,
+ * unprotect or close while a save runs without the GIL would free what the
+ * save reads. */
 static int open_ok(Handle *h)
 {
+    if (h->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the checkpoint handle is in use "
+                        "by another thread");
+        return 0;
+    }
     if (h->ck == NULL) {
         PyErr_SetString(PyExc_ValueError, "the checkpoint handle is closed");
         return 0;
@@ -116,8 +125,18 @@ static int get_view(PyObject *obj, Py_buffer *v)
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (PyObject_GetBuffer(obj, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) == 0)
+    if (PyObject_GetBuffer(obj, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS |
+                           PyBUF_FORMAT) == 0) {
+        /* Python objects ('O') are pointers: restoring them would plant
+         * addresses from another process */
+        if (v->format && (strchr(v->format, 'O') || strchr(v->format, 'P'))) {
+            PyBuffer_Release(v);
+            PyErr_SetString(PyExc_ValueError, "a buffer of Python objects or "
+                            "pointers cannot be checkpointed");
+            return -1;
+        }
         return 0;
+    }
     PyErr_Clear();
     if (PyObject_GetBuffer(obj, v, PyBUF_SIMPLE) == 0) {
         int readonly = v->readonly;
@@ -163,10 +182,11 @@ static PyObject *Handle_protect(Handle *self, PyObject *args)
         return NULL;
     }
     if (p->view.len % itemsize != 0) {
+        Py_ssize_t len = p->view.len;
         release(p);
         return PyErr_Format(PyExc_ValueError, "region '%s': %zd bytes is not "
-                            "a whole number of %zd-byte elements", name,
-                            p->view.len, itemsize);
+                            "a whole number of %zd-byte elements", name, len,
+                            itemsize);
     }
     count = (size_t)(p->view.len / itemsize);
     if (kind == 1)
@@ -215,9 +235,11 @@ static PyObject *Handle_save(Handle *self, PyObject *args)
     int rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ckpt_save(self->ck, step);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     return rc == CKPT_OK ? (Py_INCREF(Py_None), Py_None) : fail(self, rc);
 }
 
@@ -229,9 +251,11 @@ static PyObject *Handle_restore(Handle *self, PyObject *args)
     int rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ckpt_restore(self->ck, step, &got);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     return rc == CKPT_OK ? PyLong_FromLongLong(got) : fail(self, rc);
 }
 
@@ -242,9 +266,11 @@ static PyObject *Handle_latest(Handle *self, PyObject *noargs)
     (void)noargs;
     if (!open_ok(self))
         return NULL;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ckpt_latest(self->ck, &step);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     return rc == CKPT_OK ? PyLong_FromLongLong(step) : fail(self, rc);
 }
 
@@ -254,9 +280,11 @@ static PyObject *Handle_level(Handle *self, PyObject *args)
     int level = 0, rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ckpt_level(self->ck, step, &level);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     return rc == CKPT_OK ? PyLong_FromLong(level) : fail(self, rc);
 }
 
@@ -266,21 +294,42 @@ static PyObject *Handle_wait(Handle *self, PyObject *args)
     int level, rc;
     if (!PyArg_ParseTuple(args, "Li", &step, &level) || !open_ok(self))
         return NULL;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ckpt_wait(self->ck, step, level);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     return rc == CKPT_OK ? (Py_INCREF(Py_None), Py_None) : fail(self, rc);
+}
+
+/* One small reduction, made every training step: the GIL is kept. */
+static PyObject *Handle_need_save(Handle *self, PyObject *noargs)
+{
+    int reason = CKPT_SAVE_NO, rc;
+    (void)noargs;
+    if (!open_ok(self))
+        return NULL;
+    rc = ckpt_need_save(self->ck, &reason);
+    return rc == CKPT_OK ? PyLong_FromLong(reason) : fail(self, rc);
 }
 
 /* Collective; the buffers are released whatever the result. */
 static PyObject *Handle_close(Handle *self, PyObject *noargs)
 {
     int rc = CKPT_OK;
+    ckpt_t *ck = self->ck;
     (void)noargs;
-    if (self->ck) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the checkpoint handle is in use "
+                        "by another thread");
+        return NULL;
+    }
+    if (ck) {
+        self->busy = 1;
         Py_BEGIN_ALLOW_THREADS
-        rc = ckpt_finalize(&self->ck);
+        rc = ckpt_finalize(&ck); /* frees the handle: its message is logged */
         Py_END_ALLOW_THREADS
+        self->busy = 0;
         self->ck = NULL;
     }
     release_all(self);
@@ -303,6 +352,7 @@ static PyMethodDef Handle_methods[] = {
     {"latest", (PyCFunction)Handle_latest, METH_NOARGS, NULL},
     {"level", (PyCFunction)Handle_level, METH_VARARGS, NULL},
     {"wait", (PyCFunction)Handle_wait, METH_VARARGS, NULL},
+    {"need_save", (PyCFunction)Handle_need_save, METH_NOARGS, NULL},
     {"close", (PyCFunction)Handle_close, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -339,12 +389,13 @@ static struct PyModuleDef module = {
     mod_methods, NULL, NULL, NULL, NULL,
 };
 
-#define CONST(m, name) PyModule_AddIntConstant(m, #name + 5, name)
+#define CONST(m, name) bad |= PyModule_AddIntConstant(m, #name + 5, name) < 0
 
 PyMODINIT_FUNC PyInit__ckpt(void);
 PyMODINIT_FUNC PyInit__ckpt(void)
 {
     PyObject *m;
+    int bad = 0;
     if (PyType_Ready(&HandleType) < 0 || (m = PyModule_Create(&module)) == NULL)
         return NULL;
     Error = PyErr_NewExceptionWithDoc("ckpt.Error", "A libckpt call failed: "
@@ -364,5 +415,10 @@ PyMODINIT_FUNC PyInit__ckpt(void)
     CONST(m, CKPT_BYTE); CONST(m, CKPT_INT32); CONST(m, CKPT_INT64);
     CONST(m, CKPT_UINT32); CONST(m, CKPT_UINT64); CONST(m, CKPT_FLOAT16);
     CONST(m, CKPT_BFLOAT16); CONST(m, CKPT_FLOAT); CONST(m, CKPT_DOUBLE);
+    CONST(m, CKPT_SAVE_NO); CONST(m, CKPT_SAVE_INTERVAL); CONST(m, CKPT_SAVE_SIGNAL);
+    if (bad) {
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }

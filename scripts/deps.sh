@@ -6,6 +6,7 @@ pkgs="build-essential autoconf automake libtool pkg-config make
       libcunit1-dev libxxhash-dev libcurl4-openssl-dev libssl-dev libxml2-dev
       libjansson-dev libisal-dev clang libclang-rt-14-dev
       python3-dev python3-mpi4py python3-numpy python3-torch
+      slurm-wlm munge bc
       ca-certificates python3 procps util-linux coreutils man-db"
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $pkgs 2>/dev/null |
           grep -v '^install ok installed' | awk '{print $NF}' || true)

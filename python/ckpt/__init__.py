@@ -78,11 +78,17 @@ def _region(obj):
         return _torch_region(obj)
     dtype = getattr(obj, "dtype", None)
     if dtype is not None and hasattr(dtype, "kind"):
+        if dtype.hasobject:
+            raise ValueError("an array of Python objects cannot be checkpointed")
         key = (dtype.kind, dtype.itemsize)
         if key in _NUMPY_TYPES and dtype.isnative:
             return obj, _NUMPY_TYPES[key], 1
         return obj, _ckpt.BYTE, dtype.itemsize
-    return obj, _ckpt.BYTE, 1
+    try:
+        itemsize = memoryview(obj).itemsize
+    except TypeError:
+        itemsize = 1  # not a buffer: the extension says so
+    return obj, _ckpt.BYTE, itemsize
 
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -100,13 +106,32 @@ def _settings_file(config, settings):
         value = str(value)
         if not _KEY.match(key):
             raise ValueError("bad setting name %r" % key)
-        if "\n" in value or "\r" in value:
-            raise ValueError("setting %s: a value cannot span lines" % key)
+        if any(c in value for c in "\n\r\0#"):
+            raise ValueError("setting %s: a value cannot hold a line break, "
+                             "a NUL or '#' (a comment in ckpt.conf)" % key)
         lines.append("%s = %s" % (key, value))
-    fd, path = tempfile.mkstemp(prefix="ckpt-", suffix=".conf")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    fd, path = tempfile.mkstemp(prefix="ckpt-settings-", suffix=".conf")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    except BaseException:
+        os.unlink(path)
+        raise
     return path
+
+
+def _agree(comm, error):
+    """Collective: raise the same exception on every rank if some rank had
+    one (a rank-local failure before a collective call would otherwise
+    leave the other ranks waiting in it)."""
+    bad = comm.allgather(None if error is None else
+                         "%s: %s" % (type(error).__name__, error))
+    ranks = [r for r, b in enumerate(bad) if b is not None]
+    if not ranks:
+        return
+    if error is not None:
+        raise error
+    raise RuntimeError("rank %d failed: %s" % (ranks[0], bad[ranks[0]]))
 
 
 class Checkpoint:
@@ -121,7 +146,14 @@ class Checkpoint:
         if comm is None:
             from mpi4py import MPI
             comm = MPI.COMM_WORLD
-        path = _settings_file(config, settings) if settings else config
+        self.comm = comm
+        path, error = config, None
+        if settings:
+            try:
+                path = _settings_file(config, settings)
+            except (OSError, ValueError, UnicodeError) as e:
+                error = e
+        _agree(comm, error)
         try:
             self._h = _ckpt.Handle(comm.py2f(), path)
         finally:
@@ -131,8 +163,13 @@ class Checkpoint:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        # A ckpt.Error happened on every rank alike: closing is collective
+        # and safe. Another exception may be this rank's alone: the others
+        # are not in close(), so this rank leaves the handle open (run
+        # under "python -m mpi4py" so that it ends the job).
+        if exc_type is None or issubclass(exc_type, Error):
+            self.close()
         return False
 
     def close(self):
@@ -140,6 +177,8 @@ class Checkpoint:
         self._h.close()
 
     def _protect(self, name, array, kind, offset=0, global_count=0):
+        if offset < 0 or global_count < 0:
+            raise ValueError("offset and global_count cannot be negative")
         buf, ctype, scale = _region(array)
         if scale != 1 and kind == _GLOBAL:
             offset, global_count = offset * scale, global_count * scale
@@ -171,8 +210,10 @@ class Checkpoint:
 
     def restore(self, step=None):
         """ckpt_restore(3) into the protected buffers: the newest step when
-        step is None (then None if there is none: a fresh start), else that
-        step (ckpt.Error ENOENT if it cannot be restored)."""
+        step is None (then None if none can be restored, as CKPT_ENOENT in
+        C: there was none, or every one failed its checks, in which case
+        the buffers may hold data of a failed step unless restore_check =
+        first), else that step (ckpt.Error ENOENT if it cannot be)."""
         try:
             return self._h.restore(LATEST if step is None else step)
         except Error as e:
@@ -196,3 +237,8 @@ class Checkpoint:
     def wait(self, step, level):
         """ckpt_wait(3): until step is at level (e.g. ckpt.LEVEL_STORAGE)."""
         self._h.wait(step, level)
+
+    def need_save(self):
+        """ckpt_need_save(3): ckpt.SAVE_NO, SAVE_INTERVAL or SAVE_SIGNAL,
+        the same on every rank (one small reduction; call it every step)."""
+        return self._h.need_save()

@@ -31,9 +31,10 @@ What is protected:
   and restore.
 
 Model tensors can be stored as replicated (``replicated=True``: data-
-parallel weights, stored once per step, restorable at another rank count
-if nothing else is private); the optimizer state and the meta region stay
-private to the rank.
+parallel weights, stored once per step). The optimizer state and the meta
+region are private to the rank, so a State is restored by as many ranks as
+saved it; a program that restarts at another rank count protects global and
+replicated regions itself (Checkpoint.protect_global, protect_replicated).
 """
 
 import json
@@ -42,7 +43,7 @@ import re
 
 import torch
 
-from . import Error  # noqa: F401  (re-exported for convenience)
+from . import Error, _agree  # noqa: F401  (Error re-exported for convenience)
 
 _NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -54,16 +55,24 @@ def _name(prefix, key):
     return n
 
 
+# Optimizers whose fresh per-parameter state is zeros (the tensors State
+# makes at learning rate 0 and zeroes are then what their first step makes).
+_ZERO_STATE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
 def _init_optimizer_state(opt):
     """Make the optimizer's per-parameter state exist without changing the
     training: one step at learning rate 0 on zero gradients for the
-    parameters that have no state, then that state zeroed (what Adam, AdamW
-    and SGD with dampening 0 start from: their first step then does what
-    it would have done)."""
+    parameters that train and have no state yet, then that state zeroed."""
     params = [p for g in opt.param_groups for p in g["params"]]
-    fresh = [p for p in params if not opt.state.get(p)]
+    fresh = [p for p in params if p.requires_grad and not opt.state.get(p)]
     if not fresh:
         return
+    if type(opt) not in _ZERO_STATE or any(
+            g.get("dampening", 0) != 0 for g in opt.param_groups):
+        raise ValueError("%s has no state yet, and State can make it only "
+                         "for Adam, AdamW and SGD (dampening 0): step the "
+                         "optimizer once before protecting it" % type(opt).__name__)
     saved = [(g, g["lr"]) for g in opt.param_groups]
     grads = [(p, p.grad) for p in params]
     try:
@@ -145,25 +154,48 @@ class State:
         self.prefix = prefix
         self.extra = {}
         self.meta = bytearray(meta_bytes)
-        self.names = []
-        if model is not None:
-            for key, t in model.state_dict().items():
-                self._protect(_name(prefix + "model.", key), t, replicated)
-        if optimizer is not None:
-            _init_optimizer_state(optimizer)
-            for pid, st in optimizer.state_dict()["state"].items():
-                for key, t in st.items():
-                    if isinstance(t, torch.Tensor):
-                        self._protect(_name(prefix + "optim.%s." % pid, key), t,
-                                      False)
+        self.names, self.where = [], {}
+        for name, t in self._tensors():
+            self._protect(name, t, replicated and name.startswith(prefix + "model."))
         self._protect(prefix + "meta", self.meta, False)
 
+    def _tensors(self):
+        """(region name, tensor) of the model and the optimizer now."""
+        out = []
+        if self.model is not None:
+            for key, t in self.model.state_dict().items():
+                out.append((_name(self.prefix + "model.", key), t))
+        if self.opt is not None:
+            if not self.names:
+                _init_optimizer_state(self.opt)
+            for pid, st in self.opt.state_dict()["state"].items():
+                for key, t in st.items():
+                    if isinstance(t, torch.Tensor):
+                        out.append((_name(self.prefix + "optim.%s." % pid, key), t))
+        return out
+
     def _protect(self, name, t, replicated):
+        if name in self.names:
+            raise ValueError("two tensors would be region %r" % name)
         if replicated:
             self.ck.protect_replicated(name, t)
         else:
             self.ck.protect(name, t)
         self.names.append(name)
+        if isinstance(t, torch.Tensor):
+            self.where[name] = (t.data_ptr(), t.numel() * t.element_size())
+
+    def _check_places(self):
+        """Raise (agreed) if a protected tensor's memory moved (param.data
+        reassigned, model.half(), load_state_dict): its region would be
+        memory nothing else uses."""
+        now = dict(self._tensors())
+        moved = [n for n, (ptr, size) in self.where.items()
+                 if n not in now or now[n].data_ptr() != ptr or
+                 now[n].numel() * now[n].element_size() != size]
+        _agree(self.ck.comm, ValueError(
+            "protected tensors moved since State was made (%s): make a new "
+            "State on a new handle" % ", ".join(moved[:3])) if moved else None)
 
     def _pack(self):
         meta = {"extra": self.extra}
@@ -202,14 +234,27 @@ class State:
             _set_rng_states(_unjson(meta["rng"]))
 
     def save(self, step):
-        """The non-tensor state packed, then ckpt_save (collective)."""
-        self._pack()
+        """The non-tensor state packed, then ckpt_save (collective). A rank
+        whose state cannot be packed makes every rank raise."""
+        self._check_places()
+        error = None
+        try:
+            self._pack()
+        except (TypeError, ValueError) as e:
+            error = e
+        _agree(self.ck.comm, error)
         self.ck.save(step)
 
     def restore(self, step=None):
         """ckpt_restore into the tensors, then the rest unpacked: the step
-        restored, or None (step None and nothing saved)."""
+        restored, or None (as Checkpoint.restore)."""
+        self._check_places()
         got = self.ck.restore(step)
+        error = None
         if got is not None:
-            self._unpack()
+            try:
+                self._unpack()
+            except (TypeError, ValueError, KeyError, IndexError) as e:
+                error = e
+        _agree(self.ck.comm, error)
         return got

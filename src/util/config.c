@@ -331,6 +331,34 @@ static const key_def *find_key(const char *key)
     return NULL;
 }
 
+/* Only digits: a Slurm id that can become part of a name. */
+static int slurm_id(const char *v)
+{
+    if (v == NULL || *v == '\0' || strlen(v) > 20)
+        return 0;
+    for (; *v; v++)
+        if (!isdigit((unsigned char)*v))
+            return 0;
+    return 1;
+}
+
+/* Under Slurm, "slurm-<job id>" (an array task: "slurm-<array id>_<task>"):
+ * a requeued job keeps its id and finds its checkpoints, and two jobs never
+ * share one. Elsewhere the program's name. */
+static void default_job(ckpt_config_t *c)
+{
+    const char *id = getenv("SLURM_JOB_ID"), *aid = getenv("SLURM_ARRAY_JOB_ID"),
+               *task = getenv("SLURM_ARRAY_TASK_ID");
+    if (slurm_id(aid) && slurm_id(task))
+        snprintf(c->job, sizeof c->job, "slurm-%s_%s", aid, task);
+    else if (slurm_id(id))
+        snprintf(c->job, sizeof c->job, "slurm-%s", id);
+    else if (config_valid_job(program_invocation_short_name))
+        snprintf(c->job, sizeof c->job, "%s", program_invocation_short_name);
+    else
+        snprintf(c->job, sizeof c->job, "job");
+}
+
 static void set_defaults(ckpt_config_t *c)
 {
     const char *tmp = getenv("TMPDIR");
@@ -341,10 +369,7 @@ static void set_defaults(ckpt_config_t *c)
      * then replace what is in it. */
     snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ckpt-%u", tmp,
              (unsigned)geteuid());
-    if (config_valid_job(program_invocation_short_name))
-        snprintf(c->job, sizeof c->job, "%s", program_invocation_short_name);
-    else
-        snprintf(c->job, sizeof c->job, "job");
+    default_job(c);
     c->redundancy = REDUNDANCY_PARTNER;
     c->partner_distance = 1;
     c->rs_data = 4;
