@@ -9,12 +9,7 @@
 
 static ckpt_t *open_ck(const char *name, const char *extra)
 {
-    ckpt_t *ck = NULL;
-    char text[256];
-    snprintf(text, sizeof text, "ranks_per_node = 2\n%s", extra);
-    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &ck),
-                          CKPT_OK);
-    return ck;
+    return tl_open(name, 2, extra);
 }
 
 static void test_bad_arguments(void)

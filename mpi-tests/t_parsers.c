@@ -665,8 +665,8 @@ static void index_lines(void)
 {
     static const char *const bad[] = {
         "region a double 1 0 0000000000000001",         /* no newline */
-        "region a double 1 0 0000000000000001\n\nregion b byte 1 8 "
-        "0000000000000001\n",                            /* empty line */
+        ("region a double 1 0 0000000000000001\n\nregion b byte 1 8 "
+         "0000000000000001\n"),                           /* empty line */
         "region a double 2 10 0000000000000001\n",      /* past the end */
         "region a/b double 1 0 0000000000000001\n",     /* not a name */
         "region a double 1 0 1\0 0000000000000001\n"};  /* a NUL inside */

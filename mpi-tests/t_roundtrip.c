@@ -69,12 +69,7 @@ static void free_set(set_t *s)
 
 static ckpt_t *open_ck(const char *name, const char *extra)
 {
-    char text[256];
-    ckpt_t *ck = NULL;
-    snprintf(text, sizeof text, "ranks_per_node = %d\n%s", rpn, extra);
-    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &ck),
-                          CKPT_OK);
-    return ck;
+    return tl_open(name, rpn, extra);
 }
 
 /* rpn 0 asks for detection: every rank of this machine is on one node. */

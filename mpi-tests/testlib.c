@@ -82,6 +82,16 @@ const char *tl_config(const char *name, const char *text)
     return path;
 }
 
+ckpt_t *tl_open(const char *name, int rpn, const char *extra)
+{
+    ckpt_t *ck = NULL;
+    char text[256];
+    snprintf(text, sizeof text, "ranks_per_node = %d\n%s", rpn, extra);
+    CU_ASSERT_EQUAL_FATAL(ckpt_init(MPI_COMM_WORLD, tl_config(name, text), &ck),
+                          CKPT_OK);
+    return ck;
+}
+
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;

@@ -23,6 +23,9 @@ int tl_main(int argc, char **argv, const char *suite, const tl_test_t *tests);
  * file in it holding `text` plus cache_dir and job lines. */
 const char *tl_dir(const char *name);
 const char *tl_config(const char *name, const char *text);
+/* ckpt_init on a fresh tl_config(name) with ranks_per_node = rpn and the
+ * lines extra; a failure ends the test (CU_ASSERT_EQUAL_FATAL). */
+ckpt_t *tl_open(const char *name, int rpn, const char *extra);
 /* The test's directory as tl_dir made it, left as it is. */
 const char *tl_dir_of(const char *name);
 

@@ -98,16 +98,31 @@ static int Handle_init(Handle *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+/* Runs call without the GIL, the handle marked busy meanwhile. */
+#define UNLOCKED(h, call)         \
+    do {                          \
+        (h)->busy = 1;            \
+        Py_BEGIN_ALLOW_THREADS    \
+        call;                     \
+        Py_END_ALLOW_THREADS      \
+        (h)->busy = 0;            \
+    } while (0)
+
 /* A handle is used by one thread at a time: another thread's protect,
  * unprotect or close while a save runs without the GIL would free what the
  * save reads. */
-static int open_ok(Handle *h)
+static int idle(Handle *h)
 {
-    if (h->busy) {
+    if (h->busy)
         PyErr_SetString(PyExc_RuntimeError, "the checkpoint handle is in use "
                         "by another thread");
+    return !h->busy;
+}
+
+static int open_ok(Handle *h)
+{
+    if (!idle(h))
         return 0;
-    }
     if (h->ck == NULL) {
         PyErr_SetString(PyExc_ValueError, "the checkpoint handle is closed");
         return 0;
@@ -235,11 +250,7 @@ static PyObject *Handle_save(Handle *self, PyObject *args)
     int rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ckpt_save(self->ck, step);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    UNLOCKED(self, rc = ckpt_save(self->ck, step));
     return rc == CKPT_OK ? (Py_INCREF(Py_None), Py_None) : fail(self, rc);
 }
 
@@ -251,11 +262,7 @@ static PyObject *Handle_restore(Handle *self, PyObject *args)
     int rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ckpt_restore(self->ck, step, &got);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    UNLOCKED(self, rc = ckpt_restore(self->ck, step, &got));
     return rc == CKPT_OK ? PyLong_FromLongLong(got) : fail(self, rc);
 }
 
@@ -266,11 +273,7 @@ static PyObject *Handle_latest(Handle *self, PyObject *noargs)
     (void)noargs;
     if (!open_ok(self))
         return NULL;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ckpt_latest(self->ck, &step);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    UNLOCKED(self, rc = ckpt_latest(self->ck, &step));
     return rc == CKPT_OK ? PyLong_FromLongLong(step) : fail(self, rc);
 }
 
@@ -280,11 +283,7 @@ static PyObject *Handle_level(Handle *self, PyObject *args)
     int level = 0, rc;
     if (!PyArg_ParseTuple(args, "L", &step) || !open_ok(self))
         return NULL;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ckpt_level(self->ck, step, &level);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    UNLOCKED(self, rc = ckpt_level(self->ck, step, &level));
     return rc == CKPT_OK ? PyLong_FromLong(level) : fail(self, rc);
 }
 
@@ -294,11 +293,7 @@ static PyObject *Handle_wait(Handle *self, PyObject *args)
     int level, rc;
     if (!PyArg_ParseTuple(args, "Li", &step, &level) || !open_ok(self))
         return NULL;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ckpt_wait(self->ck, step, level);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    UNLOCKED(self, rc = ckpt_wait(self->ck, step, level));
     return rc == CKPT_OK ? (Py_INCREF(Py_None), Py_None) : fail(self, rc);
 }
 
@@ -319,17 +314,10 @@ static PyObject *Handle_close(Handle *self, PyObject *noargs)
     int rc = CKPT_OK;
     ckpt_t *ck = self->ck;
     (void)noargs;
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "the checkpoint handle is in use "
-                        "by another thread");
+    if (!idle(self))
         return NULL;
-    }
     if (ck) {
-        self->busy = 1;
-        Py_BEGIN_ALLOW_THREADS
-        rc = ckpt_finalize(&ck); /* frees the handle: its message is logged */
-        Py_END_ALLOW_THREADS
-        self->busy = 0;
+        UNLOCKED(self, rc = ckpt_finalize(&ck)); /* its message is logged */
         self->ck = NULL;
     }
     release_all(self);
@@ -389,7 +377,7 @@ static struct PyModuleDef module = {
     mod_methods, NULL, NULL, NULL, NULL,
 };
 
-#define CONST(m, name) bad |= PyModule_AddIntConstant(m, #name + 5, name) < 0
+#define CONST(m, name) bad |= PyModule_AddIntConstant(m, &#name[5], name) < 0
 
 PyMODINIT_FUNC PyInit__ckpt(void);
 PyMODINIT_FUNC PyInit__ckpt(void)

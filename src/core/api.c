@@ -234,13 +234,13 @@ int ckpt_save(ckpt_t *ck, int64_t step)
 {
     if (ck == NULL)
         return CKPT_EINVAL;
-    double t0 = when_now();
+    double t0 = log_now();
     int rc;
     if (agree_args(ck, step >= 0, "ckpt_save needs a step >= 0") != CKPT_OK)
         return ck->err.code;
     when_save_begins(&ck->when);
     if ((rc = save_step(ck, step)) == CKPT_OK)
-        when_saved(&ck->when, when_now() - t0);
+        when_saved(&ck->when, log_now() - t0);
     return rc;
 }
 

@@ -43,7 +43,7 @@ typedef struct reshape {
     int ng;
     uint64_t *need;    /* [rank][region][2]: elements (offset, count) it needs */
     MPI_Request *req;
-    int nreq, capreq;
+    int nreq;
     int *bad;          /* [o->nranks]: that old file failed at its reader */
 } reshape_t;
 

@@ -8,12 +8,12 @@
  * could save, which is what asking for the signal means to prevent. */
 #include "when.h"
 #include "ckpt.h"
+#include "log.h"
 
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 
 #define NSIGS 32
 
@@ -33,19 +33,13 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
     }
 }
 
-double when_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int when_start(when_t *w, const ckpt_config_t *cfg, int nnodes, ckpt_err_t *e)
 {
     memset(w, 0, sizeof *w);
-    w->last = when_now();
+    w->last = log_now();
     w->interval = cfg->save_interval;
-    w->mtbf_job_s = cfg->mtbf_hours * 3600.0 / (nnodes > 0 ? nnodes : 1);
+    w->mtbf_hours = cfg->mtbf_hours;
+    w->nnodes = nnodes;
     for (int s = 1; s < NSIGS; s++) {
         struct sigaction sa;
         if (!(cfg->save_signals & 1u << s))
@@ -75,10 +69,14 @@ void when_stop(when_t *w)
     w->signals = 0;
 }
 
+static double job_mtbf_s(double mtbf_hours, int nnodes)
+{
+    return mtbf_hours * 3600.0 / (nnodes > 0 ? nnodes : 1);
+}
+
 double when_daly(double stall_s, double mtbf_hours, int nnodes)
 {
-    double m = mtbf_hours * 3600.0 / (nnodes > 0 ? nnodes : 1);
-    return sqrt(2.0 * stall_s * m);
+    return sqrt(2.0 * stall_s * job_mtbf_s(mtbf_hours, nnodes));
 }
 
 /* Until this run measured a save, its stall is taken as 10 s. */
@@ -89,7 +87,7 @@ double when_auto_interval(const when_t *w)
         c = 10.0;
     for (int i = 0; i < w->nstall; i++)
         c += w->stall[i] / w->nstall;
-    return sqrt(2.0 * c * w->mtbf_job_s);
+    return when_daly(c, w->mtbf_hours, w->nnodes);
 }
 
 int when_local(const when_t *w)
@@ -100,7 +98,7 @@ int when_local(const when_t *w)
     if (w->interval == 0)
         return CKPT_SAVE_NO;
     due = w->interval > 0 ? w->interval : when_auto_interval(w);
-    return when_now() - w->last >= due ? CKPT_SAVE_INTERVAL : CKPT_SAVE_NO;
+    return log_now() - w->last >= due ? CKPT_SAVE_INTERVAL : CKPT_SAVE_NO;
 }
 
 void when_save_begins(when_t *w)
@@ -115,5 +113,5 @@ void when_saved(when_t *w, double seconds)
         w->nstall--;
     }
     w->stall[w->nstall++] = seconds;
-    w->last = when_now();
+    w->last = log_now();
 }

@@ -14,7 +14,8 @@ typedef struct when {
     double last;           /* monotonic seconds: the last save's end, or init */
     double stall[WHEN_STALLS]; /* the last saves' durations, seconds */
     int nstall;
-    double mtbf_job_s;     /* the job's mean time between failures */
+    double mtbf_hours;     /* one node's mean time between failures */
+    int nnodes;
     int interval;          /* save_interval (SAVE_INTERVAL_AUTO) */
 } when_t;
 
@@ -33,6 +34,5 @@ void when_saved(when_t *w, double seconds);
 double when_auto_interval(const when_t *w);
 /* Young/Daly: sqrt(2 C M), C one save's stall, M the job's MTBF. */
 double when_daly(double stall_s, double mtbf_hours, int nnodes);
-double when_now(void);
 
 #endif
