@@ -134,6 +134,23 @@ wait_for() { # wait_for FILE PATTERN SECONDS
     done
     return 1
 }
+# Slurm gives a requeued job a begin time ahead, set when the old run's
+# clean-up ends; an update that comes before that is overwritten. So the
+# job is nudged (StartTime=now) while it is pending, until its second run
+# has started.
+start_now() { # start_now ID OUT SECONDS: the requeued run began (0) or not
+    local i
+    for i in $(seq $((2 * $3))); do
+        grep -q "^run 1 of job" "$2" 2>/dev/null && return 0
+        scontrol show job "$1" 2>/dev/null | grep -q "JobState=PENDING" &&
+            scontrol update JobId="$1" StartTime=now 2>/dev/null
+        sleep 0.5
+    done
+    echo "    the requeued run did not start: $(scontrol show job "$1" |
+        grep -oE '(JobState|Reason|StartTime|Restarts)=[^ ]*' | tr '\n' ' ')"
+    tail -n 5 "$2" "$S/log/slurmctld.log" | sed 's/^/    /'
+    return 1
+}
 final_hash() { grep -o 'done: .*weights hash [0-9a-f]*' "$1" | tail -1 | grep -o '[0-9a-f]*$'; }
 
 # The reference: one job, never interrupted. No "job" key: each job gets
@@ -164,7 +181,7 @@ for _ in $(seq 120); do
     sleep 0.5
 done
 check "slurm: the batch script requeued the job" test $pending -eq 1
-scontrol update JobId="$id" StartTime=now
+check "slurm: the requeued run starts" start_now "$id" "$T/req.out" 180
 check "slurm: the requeued run resumes from that step" \
     wait_for "$T/req.out" "resumed from step" 120
 job_done "$id" 120
@@ -195,10 +212,11 @@ check "slurm: saved on the signal and held for its requeue" test $held -eq 1
 mv "$T/roots/r0" "$T/roots/tmp" && mv "$T/roots/r1" "$T/roots/r0" &&
     mv "$T/roots/tmp" "$T/roots/r1"
 scontrol release "$id"
-scontrol update JobId="$id" StartTime=now
+check "slurm: rotated hosts: the requeued run starts" start_now "$id" "$T/rot.out" 180
 job_done "$id" 120
 check "slurm: rotated hosts: the requeued run resumes" grep -q "resumed from step" "$T/rot.out"
 got=$(final_hash "$T/rot.out")
 check "slurm: rotated hosts: bit-identical to the reference ($want, $got)" \
     test -n "$want" -a "$want" = "$got"
+
 finish
