@@ -4,11 +4,7 @@
 # ckpt.torch every 4 steps, is killed after step 10, loses node 1's cache,
 # restarts from step 8 and ends bit-identical to a run that never stopped.
 set -eu
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/deps.sh"
-"$root/scripts/build.sh" build
-B="$root/build"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$(dirname "$0")/demo-common.sh"
 export PYTHONPATH="$B/python/pkg"
 D="${TMPDIR:-/tmp}/ckpt-demo-python"
 rm -rf "$D" && mkdir -p "$D"

@@ -4,11 +4,7 @@
 # from the partners' copies, and ends bit-identical to a run that never
 # stopped.
 set -eu
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/deps.sh"
-"$root/scripts/build.sh" build
-B="$root/build"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$(dirname "$0")/demo-common.sh"
 D="${TMPDIR:-/tmp}/ckpt-demo"
 rm -rf "$D" && mkdir -p "$D"
 conf() { printf 'cache_dir = %s/cache\njob = %s\nranks_per_node = 2\nverbose = %s\n' "$D" "$1" "$2" >"$D/$1.conf"; }
