@@ -11,7 +11,7 @@ SECONDS_EACH=${CKPT_FUZZ_SECONDS:-20}
 # through the HDF5 API: libckpt hands HDF5's own byte parser only files
 # whose digest it checked, as HDF5 does not survive every damaged file
 # (fuzz/hdf5-known/ holds such files, for the record).
-PARSERS=${CKPT_FUZZ_PARSERS:-config manifest smanifest rankfile azlist http_headers}
+PARSERS=${CKPT_FUZZ_PARSERS:-config manifest smanifest part rankfile azlist http_headers}
 LIMITS=(-timeout="${CKPT_FUZZ_TIMEOUT:-10}" -rss_limit_mb="${CKPT_FUZZ_RSS_MB:-2048}")
 SRC="$top_srcdir/fuzz"
 OUT="$top_builddir/fuzz"
@@ -21,6 +21,7 @@ options() { # options PARSER: its libFuzzer options beyond the limits
     config) echo "-max_len=9000 -dict=$SRC/dict/config.dict" ;;
     manifest) echo "-max_len=8192 -dict=$SRC/dict/manifest.dict" ;;
     smanifest) echo "-max_len=8192 -dict=$SRC/dict/smanifest.dict" ;;
+    part) echo "-max_len=4096 -dict=$SRC/dict/part.dict" ;;
     rankfile) echo "-max_len=4096" ;;
     azlist) echo "-max_len=16384 -dict=$SRC/dict/azlist.dict" ;;
     http_headers) echo "-max_len=256" ;;

@@ -9,7 +9,9 @@
 #    requeued run (same job id, so the default job name "slurm-<id>" finds
 #    its checkpoints) resumes from that step and ends bit-identical;
 #  - the same with the requeue held while the emulated hosts' roots are
-#    rotated (a requeue that lands on another host order), then released.
+#    rotated (a requeue that lands on another host order), then released;
+#  - a job in cache mode whose batch script ends with ckpt-flush run by
+#    srun once per node: its last step is committed to file:// storage.
 # If Slurm cannot start, the test fails and says why.
 . "$(dirname "$0")/common.sh"
 TRAINER="$top_builddir/examples/trainer"
@@ -110,6 +112,11 @@ while [ $rc -gt 128 ] && kill -0 $pid 2>/dev/null; do
     wait $pid
     rc=$?
 done
+# The drain step of docs/SLURM.md: once per node, after the program.
+if [ -n "${FLUSH:-}" ]; then
+    srun -N "$SLURM_NNODES" --ntasks-per-node=1 "$FLUSH" -c "$CONF"
+    echo "flush exit $?"
+fi
 # 3: the step was saved on a signal; the job is requeued and resumes.
 if [ $rc -eq 3 ]; then
     scontrol "${REQUEUE:-requeue}" "$SLURM_JOB_ID"
@@ -219,4 +226,18 @@ got=$(final_hash "$T/rot.out")
 check "slurm: rotated hosts: bit-identical to the reference ($want, $got)" \
     test -n "$want" -a "$want" = "$got"
 
+# The drain: cache mode during the job, ckpt-flush by srun after it.
+mkdir -p "$T/store"
+CONF=$(CACHE="$T/fcache" conf ignored "ranks_per_node = 2" "mode = cache" \
+       "storage_url = file://$T/store")
+sed -i '/^job = /d' "$CONF"
+export CONF FLUSH="$top_builddir/ckpt-flush" STEP_MS=0 REQUEUE=requeue
+id=$(sbatch --parsable -o "$T/flush.out" "$T/train.sbatch")
+job_done "$id" 120
+check "slurm: the cache-mode job ran to the end" grep -q "trainer: done: 120 steps" "$T/flush.out"
+check "slurm: srun ckpt-flush committed its last step" \
+    grep -q "committed step 120: 2 nodes, 4 ranks" "$T/flush.out"
+check "slurm: ckpt-flush exit 0" grep -q "flush exit 0" "$T/flush.out"
+"$top_builddir/ckpt-ls" --storage "file://$T/store" -j "slurm-$id" >"$T/fls.out" 2>&1
+check "slurm: ckpt-ls sees step 120 in storage" grep -qE '^ +120 .*in storage' "$T/fls.out"
 finish

@@ -134,6 +134,17 @@ static void run(upload_t *u, up_job_t *j)
     j->seconds = log_now() - t0;
 }
 
+int upload_run(storage_t *st, const ckpt_log_t *lg, up_job_t *j,
+               ckpt_err_t *e)
+{
+    upload_t u = {.st = st, .lg = lg};
+    run(&u, j);
+    j->state = j->err.code == CKPT_OK ? JOB_DONE : JOB_FAILED;
+    if (j->err.code != CKPT_OK)
+        return err_set(e, j->err.code, "%s", j->err.msg);
+    return CKPT_OK;
+}
+
 static void *worker(void *arg)
 {
     upload_t *u = arg;

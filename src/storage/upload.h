@@ -39,6 +39,10 @@ void upload_stop(upload_t *u);
 /* The job belongs to the thread until upload_state reports it ended. */
 void upload_submit(upload_t *u, up_job_t *j);
 int upload_state(upload_t *u, const up_job_t *j, ckpt_err_t *e);
+/* Runs a job on the calling thread, for a tool without a program to keep
+ * going (ckpt-flush); its error, if any, is copied to e. */
+int upload_run(storage_t *st, const ckpt_log_t *lg, up_job_t *j,
+               ckpt_err_t *e);
 up_job_t *upload_job_new(int kind, int64_t step, int nsrc);
 void upload_job_free(up_job_t *j);
 

@@ -416,16 +416,22 @@ void wb_resume(wb_t *w, int64_t step, uint64_t generation,
     schedule(w, step, generation, own->size, own->digest);
 }
 
+void wb_params(const ckpt_config_t *c, st_params_t *p)
+{
+    *p = (st_params_t){.url = c->storage_url, .account = c->storage_account,
+                       .key = c->storage_key, .sas = c->storage_sas,
+                       .block_size = (uint64_t)c->upload_block_size_mib << 20,
+                       .concurrency = c->upload_concurrency,
+                       .read_concurrency = c->download_concurrency,
+                       .timeout = c->storage_timeout};
+}
+
 int wb_init(wb_t *w, const wb_env_t *env)
 {
     ckpt_err_t *e;
     const ckpt_config_t *c = env->cfg;
-    st_params_t p = {.url = c->storage_url, .account = c->storage_account,
-                     .key = c->storage_key, .sas = c->storage_sas,
-                     .block_size = (uint64_t)c->upload_block_size_mib << 20,
-                     .concurrency = c->upload_concurrency,
-                     .read_concurrency = c->download_concurrency,
-                     .timeout = c->storage_timeout};
+    st_params_t p;
+    wb_params(c, &p);
     w->env = *env;
     e = env->err;
     w->cur = w->next = no_step;

@@ -58,6 +58,9 @@ typedef struct wb {
     wb_env_t env;           /* borrowed from the handle by wb_init */
 } wb_t;
 
+/* How the configuration's storage keys open storage (it borrows c's strings). */
+void wb_params(const ckpt_config_t *c, st_params_t *p);
+
 /* Collective. Opens storage, lists committed steps and starts the upload
  * thread (wb_resume then queues a step a previous job left unuploaded). */
 int wb_init(wb_t *w, const wb_env_t *env);
