@@ -325,6 +325,48 @@ static void config_environment(void)
     unsetenv("AZURE_STORAGE_ACCOUNT");
 }
 
+/* Defaults under Slurm (docs/SLURM.md): job from the job id (an array
+ * task's own), never from something that is not a number; the file and
+ * CKPT_JOB beat it; cache_dir under an absolute TMPDIR, one per user. */
+static void config_slurm_defaults(void)
+{
+    char want[300], *tmp = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    ckpt_config_t c;
+    ckpt_err_t e;
+    unsetenv("SLURM_ARRAY_JOB_ID");
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    setenv("SLURM_JOB_ID", "4242", 1);
+    setenv("TMPDIR", "/scratch/job", 1);
+    CU_ASSERT_EQUAL(load("", &c, &e), CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(c.job, "slurm-4242");
+    snprintf(want, sizeof want, "/scratch/job/ckpt-%u", (unsigned)geteuid());
+    CU_ASSERT_STRING_EQUAL(c.cache_dir, want);
+    CU_ASSERT_EQUAL(load("job = mine\n", &c, &e), CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(c.job, "mine");
+    setenv("CKPT_JOB", "chain", 1);
+    CU_ASSERT_EQUAL(load("job = mine\n", &c, &e), CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(c.job, "chain");
+    unsetenv("CKPT_JOB");
+    setenv("SLURM_ARRAY_JOB_ID", "77", 1);
+    setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    CU_ASSERT_EQUAL(load("", &c, &e), CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(c.job, "slurm-77_3");
+    unsetenv("SLURM_ARRAY_JOB_ID");
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    setenv("SLURM_JOB_ID", "12/../x", 1);
+    setenv("TMPDIR", "relative", 1);
+    CU_ASSERT_EQUAL(load("", &c, &e), CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(c.job, "t_parsers");
+    snprintf(want, sizeof want, "/tmp/ckpt-%u", (unsigned)geteuid());
+    CU_ASSERT_STRING_EQUAL(c.cache_dir, want);
+    unsetenv("SLURM_JOB_ID");
+    if (tmp)
+        setenv("TMPDIR", tmp, 1);
+    else
+        unsetenv("TMPDIR");
+    free(tmp);
+}
+
 static void config_secrets_not_echoed(void)
 {
     char text[700], *p;
@@ -1173,6 +1215,7 @@ static const struct {
     {"config", "numbers beyond their types", config_overflow},
     {"config", "long lines and values", config_long_lines},
     {"config", "environment beats file", config_environment},
+    {"config", "defaults under Slurm: job and cache_dir", config_slurm_defaults},
     {"config", "secrets never in messages", config_secrets_not_echoed},
     {"config", "missing file, writeback without URL", config_missing_file},
     {"manifest", "good MANIFEST round trip", manifest_good},
