@@ -92,6 +92,11 @@ check "damaged part: exit 1" test "$(status "$T/p1" "$FL" -c "$GF" --node 1)" = 
 check "damaged part: says which node" grep -q "part of node 0 .* damaged" "$T/p1"
 check "damaged part: nothing committed" \
     test -z "$(find "$T/store/gjob" -path '*manifest*' -type f)"
+# A well-formed part in the wrong place: node 1's part planted as node 0's.
+p1=$(find "$T/store/gjob/flush" -name node-1 -type f)
+cp "$p1" "$p0"
+check "planted part: exit 1" test "$(status "$T/p3" "$FL" -c "$GF" --node 1)" = 1
+check "planted part: says which node" grep -q "part of node 0 .* damaged" "$T/p3"
 check "node 0 again: mends its part and commits (exit 0)" \
     test "$(status "$T/p2" "$FL" -c "$GF" --node 0)" = 0
 check "node 0 again: uploaded anew, committed" \
@@ -114,5 +119,52 @@ check "after a committing program: exit 0" \
     test "$(status "$T/a2" "$FL" -c "$WCONF" --node 0)" = 0
 check "after a committing program: in storage already" \
     grep -q "step 40 is in storage already" "$T/a2"
-check "no credentials or key printed" bash -c "! grep -qi 'storage_key' '$T'/[acdnp][0-9]"
+
+# --step: an older step than storage's is nothing to do; one the cache
+# lacks fails; a malformed one is bad usage.
+check "--step 30 (older than storage's 40): exit 0" \
+    test "$(status "$T/s1" "$FL" -c "$WCONF" --node 0 --step 30)" = 0
+check "--step 30: says so" grep -q "older than the newest save in storage" "$T/s1"
+check "--step 99 (not in the cache): exit 1" \
+    test "$(status "$T/s2" "$FL" -c "$WCONF" --node 0 --step 99)" = 1
+for bad in -1 abc "" 4294967296x; do
+    check "--step '$bad': exit 2" test "$(status "$T/s3" "$FL" -c "$WCONF" --node 0 --step "$bad")" = 2
+done
+check "--node 4294967296: exit 2" \
+    test "$(status "$T/s4" "$FL" -c "$WCONF" --node 4294967296)" = 2
+{ cat "$WCONF"; echo "bogus = 1"; } >"$T/bad.conf"
+check "an unknown key: exit 2" test "$(status "$T/s5" "$FL" -c "$T/bad.conf" --node 0)" = 2
+check "an unknown key: named" grep -q "unknown key 'bogus'" "$T/s5"
+
+# Storage that does not answer: exit 1 with the reason, the key unprinted.
+KEY=U0VOVElORUwtS0VZLWZvci1mbHVzaA==
+{ grep -v '^storage_url\|^mode' "$WCONF"; echo "storage_url = http://127.0.0.1:1/devstoreaccount1/ckpt"
+  echo "storage_timeout = 2"; echo "storage_account = devstoreaccount1"; } >"$T/down.conf"
+check "storage down: exit 1" \
+    test "$(status "$T/s6" env AZURE_STORAGE_KEY="$KEY" "$FL" -c "$T/down.conf" --node 0)" = 1
+check "storage down: says why" grep -q "storage" "$T/s6"
+check "no key printed, in any run's output" bash -c "! grep -rqF '$KEY' '$T'/[acdgnps][0-9]"
+
+# A third job: keep_remote applied by the flush, then a newer save of an
+# older step in the cache (the job started over), which a flush refuses.
+H=$(CACHE="$T/hroots/r%n" conf hjob "ranks_per_node = 2")
+HF="$T/hflush.conf"
+{ cat "$H"; echo "storage_url = $URL"; echo "keep_remote = 1"; } >"$HF"
+ok "hjob: 20 steps in cache mode" run 4 "$TR" -c "$H" -n 20 -k 10
+"$FL" -c "$HF" --node 0 >"$T/h0" 2>&1
+check "hjob: step 20 committed" test "$(status "$T/h1" "$FL" -c "$HF" --node 1)" = 0
+ok "hjob: on to 30 steps" run 4 "$TR" -c "$H" -n 30 -k 10
+"$FL" -c "$HF" --node 1 >"$T/h2" 2>&1
+check "hjob: step 30 committed" test "$(status "$T/h3" "$FL" -c "$HF" --node 0)" = 0
+"$LS" --storage "$URL" -j hjob >"$T/h4" 2>&1
+check "hjob: keep_remote = 1 left step 30 alone in storage" \
+    bash -c "grep -qE '^ +30 ' '$T/h4' && ! grep -qE '^ +20 ' '$T/h4'"
+rm -rf "$T/hroots"
+ok "hjob: started over, 10 steps" run 4 "$TR" -c "$H" -n 10 -k 10
+check "a newer save than storage's newest: exit 1" \
+    test "$(status "$T/h5" "$FL" -c "$HF" --node 0)" = 1
+check "a newer save than storage's newest: says so" grep -q "holds a newer save" "$T/h5"
+"$LS" --storage "$URL" -j hjob >"$T/h6" 2>&1
+check "hjob: storage unchanged (step 30 only)" \
+    bash -c "grep -qE '^ +30 ' '$T/h6' && ! grep -qE '^ +10 ' '$T/h6'"
 finish

@@ -114,7 +114,7 @@ while [ $rc -gt 128 ] && kill -0 $pid 2>/dev/null; do
 done
 # The drain step of docs/SLURM.md: once per node, after the program.
 if [ -n "${FLUSH:-}" ]; then
-    srun -N "$SLURM_NNODES" --ntasks-per-node=1 "$FLUSH" -c "$CONF"
+    srun -N "$SLURM_NNODES" --ntasks-per-node=1 --kill-on-bad-exit=0 "$FLUSH" -c "$CONF"
     echo "flush exit $?"
 fi
 # 3: the step was saved on a signal; the job is requeued and resumes.

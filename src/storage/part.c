@@ -99,7 +99,9 @@ int part_parse(char *text, size_t len, part_t *p, ckpt_err_t *e)
         return err_set(e, CKPT_ECORRUPT, "flush part: malformed header");
     for (const char *q = cur; (q = strchr(q, '\n')) != NULL; q++)
         lines++;
-    if (lines < 1 || lines > p->nranks)
+    /* The shortest line is "range 0 0 <16 hex>\n": no allocation beyond
+     * what the text could fill. */
+    if (lines < 1 || lines > p->nranks || (size_t)lines > len / 27)
         return err_set(e, CKPT_ECORRUPT, "flush part: %d ranges for %d ranks",
                        lines, p->nranks);
     if (part_alloc(p, lines) != 0) {

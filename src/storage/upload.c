@@ -88,7 +88,8 @@ static void retain(upload_t *u, up_job_t *j)
         goto out;
     for (int i = n - 1; i >= 0 && e.code == CKPT_OK; i--) {
         int64_t s = sm_step_of(j->job, names[i]);
-        if (s < 0 || (s <= j->step && kept++ < j->keep_remote))
+        if (s < 0 || (s <= j->step && kept++ < j->keep_remote) ||
+            (s > j->step && j->keep_newer))
             continue;
         delete_step(u, j->job, names[i], s, &e);
     }

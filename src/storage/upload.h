@@ -22,6 +22,8 @@ typedef struct up_job {
     size_t len;
     char job[256];         /* JOB_COMMIT, JOB_RETRACT: the job's steps */
     int keep_remote;
+    int keep_newer;        /* JOB_COMMIT: retention leaves later steps alone
+                              (ckpt-flush, which supersedes nothing) */
     int detached;          /* nobody asks how it ended: the thread frees it */
     /* Written by the thread. */
     int state;
