@@ -67,17 +67,13 @@ static char *format_text(const manifest_t *m, const char *body, size_t blen,
 {
     char *buf = NULL;
     size_t cap = 0;
-    FILE *f = open_memstream(&buf, &cap);
+    FILE *f = tr_begin(&buf, &cap, MAGIC, m->job, m->step, m->generation);
     if (f == NULL)
         return NULL;
-    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64
-            "\nnode %d\nnodes %d\nranks %d\n", m->job, m->step, m->generation,
-            m->node, m->nnodes, m->nranks);
+    fprintf(f, "node %d\nnodes %d\nranks %d\n", m->node, m->nnodes, m->nranks);
     fwrite(body, 1, blen, f);
-    if (fclose(f) != 0 || tr_seal(&buf, &cap) != 0) {
-        free(buf);
+    if (tr_end(f, &buf, &cap) != 0)
         return NULL;
-    }
     *len = cap;
     return buf;
 }

@@ -50,20 +50,15 @@ void part_free(part_t *p)
 
 int part_format(const part_t *p, char **text, size_t *len, ckpt_err_t *e)
 {
-    FILE *f = open_memstream(text, len);
+    FILE *f = tr_begin(text, len, MAGIC, p->job, p->step, p->generation);
     if (f == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a part");
-    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64
-            "\nnode %d\nnodes %d\nranks %d\n", p->job, p->step, p->generation,
-            p->node, p->nnodes, p->nranks);
+    fprintf(f, "node %d\nnodes %d\nranks %d\n", p->node, p->nnodes, p->nranks);
     for (int i = 0; i < p->n; i++)
         fprintf(f, "range %d %" PRIu64 " %016" PRIx64 "\n", p->rank[i],
                 p->size[i], p->digest[i]);
-    if (fclose(f) != 0 || tr_seal(text, len) != 0) {
-        free(*text);
-        *text = NULL;
+    if (tr_end(f, text, len) != 0)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a part");
-    }
     return CKPT_OK;
 }
 

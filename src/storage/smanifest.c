@@ -73,22 +73,18 @@ void sm_free(smanifest_t *m)
 
 int sm_format(const smanifest_t *m, char **text, size_t *len, ckpt_err_t *e)
 {
-    FILE *f = open_memstream(text, len);
+    FILE *f = tr_begin(text, len, MAGIC, m->job, m->step, m->generation);
     if (f == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a manifest");
-    fprintf(f, MAGIC "\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64
-            "\nspread %d\nnodes %d\nranks %d\n", m->job, m->step, m->generation,
-            m->spread, m->nnodes, m->nranks);
+    fprintf(f, "spread %d\nnodes %d\nranks %d\n", m->spread, m->nnodes,
+            m->nranks);
     for (int n = 0; n < m->nnodes; n++)
         fprintf(f, "object %d %" PRIu64 " %s\n", n, m->obj[n].size, m->obj[n].name);
     for (int r = 0; r < m->nranks; r++)
         fprintf(f, "range %d %d %" PRIu64 " %" PRIu64 " %016" PRIx64 "\n", r,
                 m->r[r].node, m->r[r].off, m->r[r].size, m->r[r].digest);
-    if (fclose(f) != 0 || tr_seal(text, len) != 0) {
-        free(*text);
-        *text = NULL;
+    if (tr_end(f, text, len) != 0)
         return err_set(e, CKPT_ENOMEM, "out of memory formatting a manifest");
-    }
     return CKPT_OK;
 }
 

@@ -7,6 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+FILE *tr_begin(char **text, size_t *len, const char *magic, const char *job,
+               int64_t step, uint64_t generation)
+{
+    FILE *f;
+    *text = NULL;
+    *len = 0;
+    if ((f = open_memstream(text, len)) != NULL)
+        fprintf(f, "%s\njob %s\nstep %" PRId64 "\ngeneration %016" PRIx64 "\n",
+                magic, job, step, generation);
+    return f;
+}
+
+int tr_end(FILE *f, char **text, size_t *len)
+{
+    if (fclose(f) != 0 || tr_seal(text, len) != 0) {
+        free(*text);
+        *text = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int tr_seal(char **text, size_t *len)
 {
     char tail[64];

@@ -8,7 +8,16 @@
 #define CKPT_TEXTREC_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
+
+/* A record being written into *text (open_memstream), starting with the
+ * lines tr_head reads; NULL if out of memory. */
+FILE *tr_begin(char **text, size_t *len, const char *magic, const char *job,
+               int64_t step, uint64_t generation);
+/* Closes f and seals the text: 0, or -1 (out of memory) with *text freed
+ * and NULL. */
+int tr_end(FILE *f, char **text, size_t *len);
 
 /* Appends the checksum line (realloc'ing *text); 0 or -1 (no memory). */
 int tr_seal(char **text, size_t *len);
