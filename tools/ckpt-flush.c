@@ -61,15 +61,21 @@ static void usage(FILE *f)
                "See ckpt-flush(1).\n");
 }
 
+/* One line: progress to stdout, warnings to stderr. */
+static void line(FILE *to, const char *tag, const char *fmt, va_list ap)
+{
+    fprintf(to, "ckpt-flush: %s", tag);
+    vfprintf(to, fmt, ap);
+    fputc('\n', to);
+    fflush(to);
+}
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ckpt-flush: ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    fflush(stdout);
+    line(stdout, "", fmt, ap);
     va_end(ap);
 }
 
@@ -78,9 +84,7 @@ static void warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ckpt-flush: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    line(stderr, "warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -377,14 +381,15 @@ static void other_parts(flush_t *f, const part_t *mine)
     storage_names_free(names, n);
 }
 
-/* 0: the step is committed as this save; 1: not yet; -1: failure (e). */
-static int settled(flush_t *f, const part_t *p, ckpt_err_t *e)
+/* 0: the step is committed as this save (generation); 1: not yet; -1:
+ * failure (e), another save of the step committed among them. */
+static int settled(flush_t *f, int64_t step, uint64_t generation, ckpt_err_t *e)
 {
     uint64_t gen = 0;
-    int c = committed_gen(f, p->step, &gen, e);
-    if (c == 1 && gen != p->generation)
+    int c = committed_gen(f, step, &gen, e);
+    if (c == 1 && gen != generation)
         err_set(e, CKPT_ESTATE, "another save of step %" PRId64 " (generation "
-                "%016" PRIx64 ") is committed; this one is not", p->step, gen);
+                "%016" PRIx64 ") is committed; this one is not", step, gen);
     return c < 0 || e->code ? -1 : c == 1 ? 0 : 1;
 }
 
@@ -398,7 +403,7 @@ static int try_commit(flush_t *f, const part_t *p, ckpt_err_t *e)
     int have = 0, mine = 0, s;
     if (seen == NULL)
         return err_set(e, CKPT_ENOMEM, "out of memory"), FL_FAILED;
-    if (settled(f, p, e) == 1 &&
+    if (settled(f, p->step, p->generation, e) == 1 &&
         list_parts(f, p->step, p->generation, p->nnodes, seen, &have, e) == CKPT_OK &&
         have == p->nnodes)
         mine = commit(f, p, &ce) == CKPT_OK;
@@ -406,7 +411,7 @@ static int try_commit(flush_t *f, const part_t *p, ckpt_err_t *e)
     if (mine)
         return FL_COMMITTED;
     if (e->code != CKPT_OK || ce.code == CKPT_ESTATE ||
-        (s = settled(f, p, e)) < 0) {
+        (s = settled(f, p->step, p->generation, e)) < 0) {
         if (e->code == CKPT_OK)
             *e = ce;
         return FL_FAILED;
@@ -589,9 +594,8 @@ static int flush_root(flush_t *f)
     if (rc == FL_PART) {
         rc = FL_COMMITTED;
         for (int i = 0; i < n && rc == FL_COMMITTED; i++) {
-            uint64_t g = 0;
-            if (o[i].rc == FL_PART &&
-                !(committed_gen(f, o[i].step, &g, &e) == 1 && g == o[i].generation))
+            ckpt_err_t se = {0};
+            if (o[i].rc == FL_PART && settled(f, o[i].step, o[i].generation, &se) != 0)
                 rc = FL_PART;
         }
     }

@@ -78,7 +78,7 @@ static int parse_range(part_t *p, int i, char *line)
     char *w[4];
     if (line == NULL || tr_words(line, w, 4) || strcmp(w[0], "range") ||
         tr_int(w[1], p->nranks - 1, &p->rank[i]) ||
-        tr_u64(w[2], UINT64_MAX, &p->size[i]) || tr_hex64(w[3], &p->digest[i]))
+        tr_u64(w[2], INT64_MAX, &p->size[i]) || tr_hex64(w[3], &p->digest[i]))
         return -1;
     return i > 0 && p->rank[i] <= p->rank[i - 1] ? -1 : 0;
 }

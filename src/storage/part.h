@@ -33,7 +33,8 @@ int part_alloc(part_t *p, int n);
 void part_free(part_t *p);
 int part_format(const part_t *p, char **text, size_t *len, ckpt_err_t *e);
 /* CKPT_ECORRUPT unless the text is one part_format could have written
- * (ranks inside [0, ranks), ascending, node inside [0, nodes)). text is
+ * (ranks inside [0, ranks), ascending, node inside [0, nodes), sizes at
+ * most INT64_MAX, as in a storage manifest). text is
  * modified. */
 int part_parse(char *text, size_t len, part_t *p, ckpt_err_t *e);
 
