@@ -141,21 +141,35 @@ wait_for() { # wait_for FILE PATTERN SECONDS
     done
     return 1
 }
-# Slurm gives a requeued job a begin time ahead, set when the old run's
-# clean-up ends; an update that comes before that is overwritten. So the
-# job is nudged (StartTime=now) while it is pending, until its second run
-# has started.
+# Slurm 22.05 makes a requeued job wait out its credential lifetime (20 min):
+# its begin time is set when the old run's clean-up ends, over any earlier
+# update. So, while the job pends with a begin time far ahead, it is moved to
+# 2 s from now. Not "now": a launch within the second of the old run's kill
+# carries a credential the node holds revoked, and the job then ends without
+# running. A job that ends without its second run stops the wait at once.
 start_now() { # start_now ID OUT SECONDS: the requeued run began (0) or not
-    local i
+    local i info state begin
     for i in $(seq $((2 * $3))); do
         grep -q "^run 1 of job" "$2" 2>/dev/null && return 0
-        scontrol show job "$1" 2>/dev/null | grep -q "JobState=PENDING" &&
-            scontrol update JobId="$1" StartTime=now 2>/dev/null
+        info=$(scontrol show job "$1" 2>/dev/null)
+        state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
+        case $state in
+        COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED)
+            break ;;
+        PENDING)
+            begin=$(grep -o 'EligibleTime=[0-9T:-]*' <<<"$info" | cut -d= -f2)
+            begin=$(date -d "$begin" +%s 2>/dev/null || echo 0)
+            [ "$begin" -gt $(($(date +%s) + 5)) ] &&
+                scontrol update JobId="$1" StartTime=now+2 2>/dev/null ;;
+        esac
         sleep 0.5
     done
-    echo "    the requeued run did not start: $(scontrol show job "$1" |
-        grep -oE '(JobState|Reason|StartTime|Restarts)=[^ ]*' | tr '\n' ' ')"
-    tail -n 5 "$2" "$S/log/slurmctld.log" | sed 's/^/    /'
+    {
+        echo "the requeued run of job $1 did not start: $(scontrol show job "$1" |
+            grep -oE '(JobState|Reason|EligibleTime|StartTime|Restarts)=[^ ]*' | tr '\n' ' ')"
+        tail -n 4 "$2"
+        grep -E "JobId=$1( |$)|job $1" "$S/log/slurmctld.log" "$S/log/slurmd.log" | tail -n 8
+    } | sed 's/^/    /' | tee -a "$T/why.txt"
     return 1
 }
 final_hash() { grep -o 'done: .*weights hash [0-9a-f]*' "$1" | tail -1 | grep -o '[0-9a-f]*$'; }
@@ -181,7 +195,7 @@ check "slurm: SIGUSR1: the step is saved and the trainer exits for a requeue" \
 t1=$(date +%s.%N)
 echo "    signal to the step saved and mpirun's output seen: $(echo "$t1 - $t0" | bc) s" \
      "(a training step is 0.1 s; polled every 0.1 s)"
-# Slurm makes a requeued job wait a while (its begin time); start it now.
+# Slurm makes a requeued job wait (its begin time); start_now moves that up.
 pending=0
 for _ in $(seq 120); do
     scontrol show job "$id" 2>/dev/null | grep -q "JobState=PENDING" && { pending=1; break; }
@@ -240,4 +254,6 @@ check "slurm: srun ckpt-flush committed its last step" \
 check "slurm: ckpt-flush exit 0" grep -q "flush exit 0" "$T/flush.out"
 "$top_builddir/ckpt-ls" --storage "file://$T/store" -j "slurm-$id" >"$T/fls.out" 2>&1
 check "slurm: ckpt-ls sees step 120 in storage" grep -qE '^ +120 .*in storage' "$T/fls.out"
+# Once more at the end, where a short excerpt of the log still shows it.
+[ -f "$T/why.txt" ] && cat "$T/why.txt"
 finish
