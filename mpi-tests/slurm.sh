@@ -40,7 +40,7 @@ SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$S/munge.sock
+AuthInfo=socket=$S/munge.sock,cred_expire=10
 CredType=cred/munge
 SlurmctldPort=$P1
 SlurmdPort=$P2
@@ -55,6 +55,7 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=2,sched_interval=2
 ReturnToService=2
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
@@ -141,27 +142,16 @@ wait_for() { # wait_for FILE PATTERN SECONDS
     done
     return 1
 }
-# Slurm 22.05 makes a requeued job wait out its credential lifetime (20 min):
-# its begin time is set when the old run's clean-up ends, over any earlier
-# update. So, while the job pends with a begin time far ahead, it is moved to
-# 2 s from now. Not "now": a launch within the second of the old run's kill
-# carries a credential the node holds revoked, and the job then ends without
-# running. A job that ends without its second run stops the wait at once.
-start_now() { # start_now ID OUT SECONDS: the requeued run began (0) or not
-    local i info state begin
+# A requeued job may start again once its credential lifetime (cred_expire
+# in AuthInfo above: 10 s here, 120 s by default) has passed since the old
+# run's clean-up. A job that ends without its second run stops the wait.
+start_again() { # start_again ID OUT SECONDS: the requeued run began (0) or not
+    local i
     for i in $(seq $((2 * $3))); do
         grep -q "^run 1 of job" "$2" 2>/dev/null && return 0
-        info=$(scontrol show job "$1" 2>/dev/null)
-        state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
-        case $state in
-        COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED)
-            break ;;
-        PENDING)
-            begin=$(grep -o 'EligibleTime=[0-9T:-]*' <<<"$info" | cut -d= -f2)
-            begin=$(date -d "$begin" +%s 2>/dev/null || echo 0)
-            [ "$begin" -gt $(($(date +%s) + 5)) ] &&
-                scontrol update JobId="$1" StartTime=now+2 2>/dev/null ;;
-        esac
+        scontrol show job "$1" 2>/dev/null | grep -Eq \
+            'JobState=(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED)' &&
+            break
         sleep 0.5
     done
     {
@@ -195,14 +185,13 @@ check "slurm: SIGUSR1: the step is saved and the trainer exits for a requeue" \
 t1=$(date +%s.%N)
 echo "    signal to the step saved and mpirun's output seen: $(echo "$t1 - $t0" | bc) s" \
      "(a training step is 0.1 s; polled every 0.1 s)"
-# Slurm makes a requeued job wait (its begin time); start_now moves that up.
 pending=0
 for _ in $(seq 120); do
     scontrol show job "$id" 2>/dev/null | grep -q "JobState=PENDING" && { pending=1; break; }
     sleep 0.5
 done
 check "slurm: the batch script requeued the job" test $pending -eq 1
-check "slurm: the requeued run starts" start_now "$id" "$T/req.out" 180
+check "slurm: the requeued run starts" start_again "$id" "$T/req.out" 180
 check "slurm: the requeued run resumes from that step" \
     wait_for "$T/req.out" "resumed from step" 120
 job_done "$id" 120
@@ -233,7 +222,7 @@ check "slurm: saved on the signal and held for its requeue" test $held -eq 1
 mv "$T/roots/r0" "$T/roots/tmp" && mv "$T/roots/r1" "$T/roots/r0" &&
     mv "$T/roots/tmp" "$T/roots/r1"
 scontrol release "$id"
-check "slurm: rotated hosts: the requeued run starts" start_now "$id" "$T/rot.out" 180
+check "slurm: rotated hosts: the requeued run starts" start_again "$id" "$T/rot.out" 180
 job_done "$id" 120
 check "slurm: rotated hosts: the requeued run resumes" grep -q "resumed from step" "$T/rot.out"
 got=$(final_hash "$T/rot.out")
